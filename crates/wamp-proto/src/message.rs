@@ -130,36 +130,129 @@ impl MessageType {
 #[derive(Clone, Debug, PartialEq)]
 #[allow(missing_docs)]
 pub enum Message {
-    Hello { realm: String, details: Dict },
-    Welcome { session: Id, details: Dict },
-    Abort { details: Dict, reason: String, payload: Payload },
-    Challenge { method: String, extra: Dict },
-    Authenticate { signature: String, extra: Dict },
-    Goodbye { details: Dict, reason: String },
-    Error { request_type: MessageType, request: Id, details: Dict, error: String, payload: Payload },
-    Publish { request: Id, options: Dict, topic: String, payload: Payload },
-    Published { request: Id, publication: Id },
-    Subscribe { request: Id, options: Dict, topic: String },
-    Subscribed { request: Id, subscription: Id },
+    Hello {
+        realm: String,
+        details: Dict,
+    },
+    Welcome {
+        session: Id,
+        details: Dict,
+    },
+    Abort {
+        details: Dict,
+        reason: String,
+        payload: Payload,
+    },
+    Challenge {
+        method: String,
+        extra: Dict,
+    },
+    Authenticate {
+        signature: String,
+        extra: Dict,
+    },
+    Goodbye {
+        details: Dict,
+        reason: String,
+    },
+    Error {
+        request_type: MessageType,
+        request: Id,
+        details: Dict,
+        error: String,
+        payload: Payload,
+    },
+    Publish {
+        request: Id,
+        options: Dict,
+        topic: String,
+        payload: Payload,
+    },
+    Published {
+        request: Id,
+        publication: Id,
+    },
+    Subscribe {
+        request: Id,
+        options: Dict,
+        topic: String,
+    },
+    Subscribed {
+        request: Id,
+        subscription: Id,
+    },
     /// `options` is Autobahn's optional fourth element (empty: not sent).
-    Unsubscribe { request: Id, subscription: Id, options: Dict },
+    Unsubscribe {
+        request: Id,
+        subscription: Id,
+        options: Dict,
+    },
     /// `details` is present in the revocation form (`request` 0).
-    Unsubscribed { request: Id, details: Option<Dict> },
-    Event { subscription: Id, publication: Id, details: Dict, payload: Payload },
-    Call { request: Id, options: Dict, procedure: String, payload: Payload },
-    Cancel { request: Id, options: Dict },
-    Result { request: Id, details: Dict, payload: Payload },
-    Register { request: Id, options: Dict, procedure: String },
-    Registered { request: Id, registration: Id },
+    Unsubscribed {
+        request: Id,
+        details: Option<Dict>,
+    },
+    Event {
+        subscription: Id,
+        publication: Id,
+        details: Dict,
+        payload: Payload,
+    },
+    Call {
+        request: Id,
+        options: Dict,
+        procedure: String,
+        payload: Payload,
+    },
+    Cancel {
+        request: Id,
+        options: Dict,
+    },
+    Result {
+        request: Id,
+        details: Dict,
+        payload: Payload,
+    },
+    Register {
+        request: Id,
+        options: Dict,
+        procedure: String,
+    },
+    Registered {
+        request: Id,
+        registration: Id,
+    },
     /// `options` is Autobahn's optional fourth element (empty: not sent).
-    Unregister { request: Id, registration: Id, options: Dict },
+    Unregister {
+        request: Id,
+        registration: Id,
+        options: Dict,
+    },
     /// `details` is present in the revocation form (`request` 0).
-    Unregistered { request: Id, details: Option<Dict> },
-    Invocation { request: Id, registration: Id, details: Dict, payload: Payload },
-    Interrupt { request: Id, options: Dict },
-    Yield { request: Id, options: Dict, payload: Payload },
+    Unregistered {
+        request: Id,
+        details: Option<Dict>,
+    },
+    Invocation {
+        request: Id,
+        registration: Id,
+        details: Dict,
+        payload: Payload,
+    },
+    Interrupt {
+        request: Id,
+        options: Dict,
+    },
+    Yield {
+        request: Id,
+        options: Dict,
+        payload: Payload,
+    },
     /// Autobahn's acknowledged event delivery (code 337).
-    EventReceived { publication: Id, payload: Payload },
+    EventReceived {
+        publication: Id,
+        payload: Payload,
+    },
 }
 
 impl Message {
@@ -302,14 +395,11 @@ pub(crate) fn parse(raw: &RawMessage<'_>) -> Result<Message, DecodeError> {
     if raw.len() == 0 {
         return Err(DecodeError::NotAList);
     }
-    let code = raw
-        .value(0)?
-        .as_u64()
-        .ok_or(DecodeError::FieldType {
-            message: "message",
-            field: "type",
-            expected: "an integer",
-        })?;
+    let code = raw.value(0)?.as_u64().ok_or(DecodeError::FieldType {
+        message: "message",
+        field: "type",
+        expected: "an integer",
+    })?;
     let ty = MessageType::from_code(code).ok_or(DecodeError::UnknownType(code))?;
     let f = Fields {
         raw,
@@ -559,11 +649,18 @@ fn check_option(message: &'static str, key: &str, v: &Value) -> Result<(), Decod
     let is_id = |v: &Value| v.as_u64().is_some_and(|id| id <= MAX_ID);
     let is_str = |v: &Value| v.as_str().is_some();
     let (valid, problem) = match key {
-        "acknowledge" | "exclude_me" | "disclose_me" | "retain" | "get_retained"
-        | "receive_progress" | "progress" | "retained" | "x_acknowledged_delivery"
-        | "force_reregister" | "disclose_caller" | "forward_timeout" => {
-            (v.as_bool().is_some(), "must be a bool")
-        }
+        "acknowledge"
+        | "exclude_me"
+        | "disclose_me"
+        | "retain"
+        | "get_retained"
+        | "receive_progress"
+        | "progress"
+        | "retained"
+        | "x_acknowledged_delivery"
+        | "force_reregister"
+        | "disclose_caller"
+        | "forward_timeout" => (v.as_bool().is_some(), "must be a bool"),
         "exclude" | "eligible" => (
             v.as_list().is_some_and(|l| l.iter().all(is_id)),
             "must be a list of session ids",
@@ -652,12 +749,7 @@ pub(crate) fn write(
         _ => (bytes::Bytes::new(), 0),
     };
     let tail_count = usize::from(tail_count);
-    fn start(
-        serializer: Serializer,
-        out: &mut BytesMut,
-        len: usize,
-        code: u64,
-    ) -> Writer<'_> {
+    fn start(serializer: Serializer, out: &mut BytesMut, len: usize, code: u64) -> Writer<'_> {
         let mut w = Writer::begin(serializer, out, len);
         w.uint(code);
         w

@@ -23,7 +23,11 @@ fn vector_files() -> Vec<PathBuf> {
         }
     }
     files.sort();
-    assert!(files.len() >= 25, "expected the whole suite, found {}", files.len());
+    assert!(
+        files.len() >= 25,
+        "expected the whole suite, found {}",
+        files.len()
+    );
     files
 }
 
@@ -84,13 +88,22 @@ fn attributes(msg: &Message) -> serde_json::Map<String, Json> {
     match msg {
         Message::Hello { realm, details } => {
             put("realm", Json::from(realm.as_str()));
-            put("roles", json_of(details.get("roles").unwrap_or(&Value::Null)));
+            put(
+                "roles",
+                json_of(details.get("roles").unwrap_or(&Value::Null)),
+            );
         }
         Message::Welcome { session, details } => {
             put("session_id", Json::from(*session));
-            put("roles", json_of(details.get("roles").unwrap_or(&Value::Null)));
+            put(
+                "roles",
+                json_of(details.get("roles").unwrap_or(&Value::Null)),
+            );
         }
-        Message::Abort { details, reason, .. } | Message::Goodbye { details, reason } => {
+        Message::Abort {
+            details, reason, ..
+        }
+        | Message::Goodbye { details, reason } => {
             put("details", dict_json(details));
             put("reason", Json::from(reason.as_str()));
         }
@@ -265,7 +278,11 @@ fn every_sample_decodes_to_its_expected_attributes_and_round_trips() {
     let mut exact = 0;
     for path in vector_files() {
         let vector = load(&path);
-        let name = path.file_name().expect("name").to_string_lossy().to_string();
+        let name = path
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .to_string();
         for sample in vector["samples"].as_array().expect("samples") {
             if sample.get("serializers").is_none() {
                 continue;
@@ -306,7 +323,10 @@ fn every_sample_decodes_to_its_expected_attributes_and_round_trips() {
     }
     assert!(checked >= 100, "only {checked} representations checked");
     // Our encoder is canonical enough that most samples come out byte for byte.
-    assert!(exact * 2 > checked, "{exact} of {checked} re-encoded byte-exact");
+    assert!(
+        exact * 2 > checked,
+        "{exact} of {checked} re-encoded byte-exact"
+    );
 }
 
 #[test]

@@ -365,7 +365,9 @@ mod tests {
     #[test]
     fn indefinite_lengths_and_tags_decode() {
         // [_ 1, "a" (indefinite text of "a"), h'01' tagged with tag 24]
-        let bytes = [0x9f, 0x01, 0x7f, 0x61, b'a', 0xff, 0xd8, 0x18, 0x41, 0x01, 0xff];
+        let bytes = [
+            0x9f, 0x01, 0x7f, 0x61, b'a', 0xff, 0xd8, 0x18, 0x41, 0x01, 0xff,
+        ];
         let v = decode_value(&bytes).expect("decode");
         assert_eq!(
             v,
@@ -380,8 +382,14 @@ mod tests {
 
     #[test]
     fn half_floats_decode() {
-        assert_eq!(decode_value(&[0xf9, 0x3c, 0x00]).expect("1.0"), Value::Float(1.0));
-        assert_eq!(decode_value(&[0xf9, 0xc4, 0x00]).expect("-4.0"), Value::Float(-4.0));
+        assert_eq!(
+            decode_value(&[0xf9, 0x3c, 0x00]).expect("1.0"),
+            Value::Float(1.0)
+        );
+        assert_eq!(
+            decode_value(&[0xf9, 0xc4, 0x00]).expect("-4.0"),
+            Value::Float(-4.0)
+        );
         assert_eq!(
             decode_value(&[0xf9, 0x7c, 0x00]).expect("inf"),
             Value::Float(f64::INFINITY)

@@ -23,10 +23,12 @@ pub(super) fn split(bytes: &[u8]) -> Result<Vec<Range<usize>>, DecodeError> {
         Some(b'[') => {}
         Some(_) => {
             // Valid JSON that is not a list is a structural error, anything else syntax.
-            return Err(match serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
-                Ok(_) => DecodeError::NotAList,
-                Err(e) => syntax(e),
-            });
+            return Err(
+                match serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
+                    Ok(_) => DecodeError::NotAList,
+                    Err(e) => syntax(e),
+                },
+            );
         }
         None => return Err(DecodeError::Syntax("json: empty input".into())),
     }
@@ -99,7 +101,14 @@ mod tests {
             .collect();
         assert_eq!(
             parts,
-            vec!["48", "1", r#"{"a": [1,2]}"#, r#""proc""#, r#"[1, "x"]"#, r#"{"k": null}"#]
+            vec![
+                "48",
+                "1",
+                r#"{"a": [1,2]}"#,
+                r#""proc""#,
+                r#"[1, "x"]"#,
+                r#"{"k": null}"#
+            ]
         );
     }
 

@@ -400,7 +400,9 @@ mod tests {
             Value::Float(1.5),
             Value::Str("héllo \"world\"\n".into()),
             Value::Bytes(Bytes::from_static(&[0, 1, 2, 255])),
-            Value::Dict(dict! { "a" => 1, "nested" => Value::List(vec![Value::Dict(Dict::new())]) }),
+            Value::Dict(
+                dict! { "a" => 1, "nested" => Value::List(vec![Value::Dict(Dict::new())]) },
+            ),
         ])
     }
 

@@ -164,14 +164,20 @@ impl<'a> Reader<'a> {
                     self.skip(depth + 1)?;
                 }
             }
-            Head::Nil | Head::Bool(_) | Head::UInt(_) | Head::Int(_) | Head::F32(_) | Head::F64(_) => {}
+            Head::Nil
+            | Head::Bool(_)
+            | Head::UInt(_)
+            | Head::Int(_)
+            | Head::F32(_)
+            | Head::F64(_) => {}
         }
         Ok(())
     }
 }
 
 fn utf8_check(b: &[u8]) -> Result<&str, DecodeError> {
-    std::str::from_utf8(b).map_err(|_| DecodeError::Syntax("msgpack: invalid UTF-8 in string".into()))
+    std::str::from_utf8(b)
+        .map_err(|_| DecodeError::Syntax("msgpack: invalid UTF-8 in string".into()))
 }
 
 fn utf8(b: &[u8]) -> Result<String, DecodeError> {
@@ -205,7 +211,9 @@ pub(super) fn split(bytes: &[u8]) -> Result<Vec<Range<usize>>, DecodeError> {
         ranges.push(start..r.pos);
     }
     if !r.at_end() {
-        return Err(DecodeError::Syntax("msgpack: trailing bytes after message".into()));
+        return Err(DecodeError::Syntax(
+            "msgpack: trailing bytes after message".into(),
+        ));
     }
     Ok(ranges)
 }
@@ -214,7 +222,9 @@ pub(super) fn decode_value(bytes: &[u8]) -> Result<Value, DecodeError> {
     let mut r = Reader::new(bytes);
     let v = r.read(0)?;
     if !r.at_end() {
-        return Err(DecodeError::Syntax("msgpack: trailing bytes after value".into()));
+        return Err(DecodeError::Syntax(
+            "msgpack: trailing bytes after value".into(),
+        ));
     }
     Ok(v)
 }
@@ -238,7 +248,14 @@ pub(super) fn peek_kind(raw: &[u8]) -> Kind {
     }
 }
 
-fn write_len(out: &mut BytesMut, len: usize, fix: Option<(u8, usize)>, m8: Option<u8>, m16: u8, m32: u8) {
+fn write_len(
+    out: &mut BytesMut,
+    len: usize,
+    fix: Option<(u8, usize)>,
+    m8: Option<u8>,
+    m16: u8,
+    m32: u8,
+) {
     match fix {
         Some((base, max)) if len <= max => out.put_u8(base | len as u8),
         _ => match m8 {
@@ -348,7 +365,25 @@ mod tests {
 
     #[test]
     fn integer_widths_round_trip() {
-        for v in [0i64, 1, 127, 128, 255, 256, 65535, 65536, -1, -32, -33, -128, -129, -32768, -32769, i64::MIN, i64::MAX] {
+        for v in [
+            0i64,
+            1,
+            127,
+            128,
+            255,
+            256,
+            65535,
+            65536,
+            -1,
+            -32,
+            -33,
+            -128,
+            -129,
+            -32768,
+            -32769,
+            i64::MIN,
+            i64::MAX,
+        ] {
             let mut out = BytesMut::new();
             write_value(&mut out, &Value::Int(v));
             assert_eq!(decode_value(&out).expect("decode"), Value::Int(v));

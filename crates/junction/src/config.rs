@@ -1,0 +1,352 @@
+//! The router's configuration: a TOML file, command-line flags, and the embedded
+//! defaults a new user gets with neither.
+//!
+//! ```toml
+//! [[listener]]
+//! type = "websocket"          # WebSocket, plus RawSocket on the same port
+//! address = "127.0.0.1:8080"
+//! path = "/ws"
+//!
+//! [[listener]]
+//! type = "rawsocket"          # RawSocket over TCP on its own port
+//! address = "127.0.0.1:8081"
+//!
+//! [[listener]]
+//! type = "unix"               # RawSocket over a Unix domain socket
+//! path = "/tmp/junction.sock"
+//!
+//! [[realm]]
+//! name = "realm1"
+//! uri_check = "loose"         # or "strict"
+//!
+//! [limits]
+//! max_message_size = 16777216
+//! outbox_max_messages = 65536
+//! outbox_max_bytes = 67108864
+//!
+//! [runtime]
+//! worker_threads = 2          # 0: a single-threaded runtime
+//! ```
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use wamp_proto::uri::UriRule;
+use wamp_router::{OutboxLimits, RealmConfig, RouterConfig};
+
+/// The default WebSocket (and shared RawSocket) address.
+pub const DEFAULT_ADDRESS: &str = "127.0.0.1:8080";
+/// The default WebSocket path.
+pub const DEFAULT_PATH: &str = "/ws";
+/// The default realm.
+pub const DEFAULT_REALM: &str = "realm1";
+/// The default largest message, in bytes (the largest a RawSocket peer can announce).
+pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 16 * 1024 * 1024;
+
+/// The whole configuration.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where to listen.
+    #[serde(default = "default_listeners", rename = "listener")]
+    pub listeners: Vec<Listener>,
+    /// The realms that exist.
+    #[serde(default = "default_realms", rename = "realm")]
+    pub realms: Vec<Realm>,
+    /// Size limits.
+    #[serde(default)]
+    pub limits: Limits,
+    /// Runtime settings.
+    #[serde(default)]
+    pub runtime: Runtime,
+}
+
+/// One listening endpoint.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+pub enum Listener {
+    /// WebSocket on `address` at `path`; RawSocket on the same port unless `rawsocket = false`.
+    Websocket {
+        /// TCP address.
+        address: SocketAddr,
+        /// HTTP path of the WebSocket endpoint.
+        #[serde(default = "default_path")]
+        path: String,
+        /// Also accept RawSocket (first byte 0x7F) on this port.
+        #[serde(default = "yes")]
+        rawsocket: bool,
+    },
+    /// RawSocket over TCP.
+    Rawsocket {
+        /// TCP address.
+        address: SocketAddr,
+    },
+    /// RawSocket over a Unix domain socket.
+    Unix {
+        /// Socket file path (replaced if it exists).
+        path: PathBuf,
+    },
+}
+
+/// A realm.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Realm {
+    /// Its name.
+    pub name: String,
+    /// URI checking: `loose` (the spec's MUST) or `strict`.
+    #[serde(default)]
+    pub uri_check: UriCheck,
+}
+
+/// How URIs are checked.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum UriCheck {
+    /// Components without whitespace, `.` or `#`.
+    #[default]
+    Loose,
+    /// Components of lower-case letters, digits and `_`.
+    Strict,
+}
+
+/// Size limits.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Largest message accepted or sent, in bytes.
+    pub max_message_size: usize,
+    /// Most messages queued for one session before it is disconnected.
+    pub outbox_max_messages: usize,
+    /// Most bytes queued for one session before it is disconnected.
+    pub outbox_max_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        let outbox = OutboxLimits::default();
+        Limits {
+            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+            outbox_max_messages: outbox.max_messages,
+            outbox_max_bytes: outbox.max_bytes,
+        }
+    }
+}
+
+/// Runtime settings.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Runtime {
+    /// Worker threads; 0 runs everything on one thread.
+    pub worker_threads: usize,
+}
+
+impl Default for Runtime {
+    fn default() -> Self {
+        Runtime { worker_threads: 2 }
+    }
+}
+
+fn default_listeners() -> Vec<Listener> {
+    vec![Listener::Websocket {
+        address: DEFAULT_ADDRESS
+            .parse()
+            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 8080))),
+        path: default_path(),
+        rawsocket: true,
+    }]
+}
+
+fn default_realms() -> Vec<Realm> {
+    vec![Realm {
+        name: DEFAULT_REALM.into(),
+        uri_check: UriCheck::Loose,
+    }]
+}
+
+fn default_path() -> String {
+    DEFAULT_PATH.into()
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listeners: default_listeners(),
+            realms: default_realms(),
+            limits: Limits::default(),
+            runtime: Runtime::default(),
+        }
+    }
+}
+
+/// A configuration mistake, with where it is.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// TOML syntax or schema error (the message names line and key).
+    #[error("{path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's description, with line and column.
+        message: String,
+    },
+    /// A value that parses but makes no sense.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Reads and validates a TOML file.
+    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Config::from_toml(&text).map_err(|e| match e {
+            ConfigError::Parse { message, .. } => ConfigError::Parse {
+                path: path.to_owned(),
+                message,
+            },
+            other => other,
+        })
+    }
+
+    /// Parses and validates TOML text.
+    pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: PathBuf::new(),
+            message: e.to_string(),
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks values the schema cannot.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.listeners.is_empty() {
+            return Err(ConfigError::Invalid("no listener configured".into()));
+        }
+        if self.realms.is_empty() {
+            return Err(ConfigError::Invalid("no realm configured".into()));
+        }
+        for realm in &self.realms {
+            if !wamp_proto::uri::is_valid_uri(&realm.name, UriRule::Loose) {
+                return Err(ConfigError::Invalid(format!(
+                    "realm name '{}' is not a valid URI",
+                    realm.name
+                )));
+            }
+        }
+        let mut names: Vec<&str> = self.realms.iter().map(|r| r.name.as_str()).collect();
+        names.sort_unstable();
+        if names.windows(2).any(|w| w[0] == w[1]) {
+            return Err(ConfigError::Invalid("a realm is declared twice".into()));
+        }
+        if self.limits.max_message_size < 512 {
+            return Err(ConfigError::Invalid(
+                "limits.max_message_size must be at least 512 bytes".into(),
+            ));
+        }
+        for l in &self.listeners {
+            if let Listener::Websocket { path, .. } = l {
+                if !path.starts_with('/') {
+                    return Err(ConfigError::Invalid(format!(
+                        "listener path '{path}' must start with '/'"
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The router's part of the configuration.
+    pub fn router_config(&self) -> RouterConfig {
+        RouterConfig {
+            realms: self
+                .realms
+                .iter()
+                .map(|r| RealmConfig {
+                    name: r.name.clone(),
+                    uri_rule: match r.uri_check {
+                        UriCheck::Loose => UriRule::Loose,
+                        UriCheck::Strict => UriRule::Strict,
+                    },
+                })
+                .collect(),
+            outbox: OutboxLimits {
+                max_messages: self.limits.outbox_max_messages,
+                max_bytes: self.limits.outbox_max_bytes,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_gives_the_defaults() {
+        assert_eq!(Config::from_toml("").expect("parse"), Config::default());
+    }
+
+    #[test]
+    fn full_file_parses() {
+        let c = Config::from_toml(
+            r#"
+            [[listener]]
+            type = "websocket"
+            address = "127.0.0.1:9000"
+            path = "/wamp"
+            rawsocket = false
+            [[listener]]
+            type = "rawsocket"
+            address = "127.0.0.1:9001"
+            [[listener]]
+            type = "unix"
+            path = "/tmp/j.sock"
+            [[realm]]
+            name = "a"
+            [[realm]]
+            name = "b"
+            uri_check = "strict"
+            [limits]
+            max_message_size = 1024
+            "#,
+        )
+        .expect("parse");
+        assert_eq!(c.listeners.len(), 3);
+        assert_eq!(c.realms[1].uri_check, UriCheck::Strict);
+        assert_eq!(c.limits.max_message_size, 1024);
+        assert_eq!(
+            c.limits.outbox_max_bytes,
+            Limits::default().outbox_max_bytes
+        );
+    }
+
+    #[test]
+    fn mistakes_name_line_and_key() {
+        let e =
+            Config::from_toml("[[realm]]\nname = \"a\"\ncolour = 1\n").expect_err("unknown key");
+        let text = e.to_string();
+        assert!(text.contains("colour"), "{text}");
+        assert!(text.contains("line 3"), "{text}");
+        let e = Config::from_toml("[[listener]]\ntype = \"carrier-pigeon\"\n").expect_err("type");
+        assert!(e.to_string().contains("carrier-pigeon"), "{e}");
+        assert!(Config::from_toml("[[realm]]\nname = \"bad name\"\n").is_err());
+        assert!(Config::from_toml("[[realm]]\nname = \"a\"\n[[realm]]\nname = \"a\"\n").is_err());
+    }
+}

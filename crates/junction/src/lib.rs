@@ -1,0 +1,9 @@
+//! Junction, the WAMP router: configuration, transports and the server that binds
+//! them to the routing core in `wamp-router`.
+
+pub mod config;
+pub mod server;
+pub mod transport;
+
+pub use config::Config;
+pub use server::{Endpoints, Server};

@@ -1,0 +1,204 @@
+//! The `junction` command: runs the router (`junction serve`).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand, ValueEnum};
+use junction::config::{Config, Listener, Realm, UriCheck};
+use junction::Server;
+
+/// Junction: a WAMP v2 router (publish & subscribe, routed RPC) over WebSocket and
+/// RawSocket, with JSON, MessagePack and CBOR.
+#[derive(Parser, Debug)]
+#[command(version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the router. With no options: WebSocket on ws://127.0.0.1:8080/ws (RawSocket
+    /// on the same port), realm `realm1`, anonymous access.
+    Serve(ServeArgs),
+    /// Check a configuration file and report the first mistake with its line.
+    Check {
+        /// The TOML file.
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+}
+
+#[derive(clap::Args, Debug)]
+struct ServeArgs {
+    /// TOML configuration file (see docs/configuration.md). Flags below override it.
+    #[arg(long, short, env = "JUNCTION_CONFIG")]
+    config: Option<PathBuf>,
+    /// WebSocket address (RawSocket is accepted on the same port). Replaces the
+    /// configured listeners; repeat for several.
+    #[arg(long, value_name = "ADDR")]
+    listen: Vec<SocketAddr>,
+    /// HTTP path of the WebSocket endpoint.
+    #[arg(long, default_value = "/ws")]
+    path: String,
+    /// Add a RawSocket-only TCP listener.
+    #[arg(long, value_name = "ADDR")]
+    rawsocket: Vec<SocketAddr>,
+    /// Add a RawSocket listener on a Unix domain socket.
+    #[arg(long, value_name = "PATH")]
+    unix: Vec<PathBuf>,
+    /// Realm to serve (repeat for several). Replaces the configured realms.
+    #[arg(long, value_name = "NAME")]
+    realm: Vec<String>,
+    /// Largest message accepted or sent, in bytes.
+    #[arg(long, value_name = "BYTES")]
+    max_message_size: Option<usize>,
+    /// Runtime worker threads (0: single-threaded).
+    #[arg(long, value_name = "N")]
+    threads: Option<usize>,
+    /// Log level (or use RUST_LOG for per-module filters).
+    #[arg(long, default_value = "info")]
+    log_level: String,
+    /// Log format.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => serve(args),
+        Command::Check { config } => {
+            Config::from_file(&config)?;
+            println!("{}: ok", config.display());
+            Ok(())
+        }
+    }
+}
+
+fn build_config(args: &ServeArgs) -> anyhow::Result<Config> {
+    let mut config = match &args.config {
+        Some(path) => Config::from_file(path)?,
+        None => Config::default(),
+    };
+    if !args.listen.is_empty() {
+        config.listeners = args
+            .listen
+            .iter()
+            .map(|address| Listener::Websocket {
+                address: *address,
+                path: args.path.clone(),
+                rawsocket: true,
+            })
+            .collect();
+    }
+    config.listeners.extend(
+        args.rawsocket
+            .iter()
+            .map(|address| Listener::Rawsocket { address: *address }),
+    );
+    config.listeners.extend(
+        args.unix
+            .iter()
+            .map(|path| Listener::Unix { path: path.clone() }),
+    );
+    if !args.realm.is_empty() {
+        config.realms = args
+            .realm
+            .iter()
+            .map(|name| Realm {
+                name: name.clone(),
+                uri_check: UriCheck::Loose,
+            })
+            .collect();
+    }
+    if let Some(size) = args.max_message_size {
+        config.limits.max_message_size = size;
+    }
+    if let Some(threads) = args.threads {
+        config.runtime.worker_threads = threads;
+    }
+    config.validate()?;
+    Ok(config)
+}
+
+fn init_logging(args: &ServeArgs) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&args.log_level));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match args.log_format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let config = build_config(&args)?;
+    init_logging(&args);
+    let runtime = if config.runtime.worker_threads == 0 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(config.runtime.worker_threads)
+            .enable_all()
+            .build()
+    }
+    .context("cannot start the runtime")?;
+    runtime.block_on(async move {
+        let server = Server::start(&config).await?;
+        announce(&server, &config);
+        wait_for_signal().await;
+        tracing::info!("shutting down");
+        server.shutdown(Duration::from_secs(5)).await;
+        Ok(())
+    })
+}
+
+fn announce(server: &Server, config: &Config) {
+    let endpoints = server.endpoints();
+    let realms: Vec<&str> = config.realms.iter().map(|r| r.name.as_str()).collect();
+    println!("Junction {} is running.", env!("CARGO_PKG_VERSION"));
+    for (addr, path) in &endpoints.websocket {
+        println!(
+            "  WebSocket  ws://{addr}{path}  (json, msgpack, cbor; RawSocket on the same port)"
+        );
+    }
+    for addr in &endpoints.rawsocket {
+        println!("  RawSocket  rs://{addr}");
+    }
+    for path in &endpoints.unix {
+        println!("  RawSocket  unix://{}", path.display());
+    }
+    println!("  Realms     {}  (anonymous access)", realms.join(", "));
+    if let (Some((addr, path)), Some(realm)) = (endpoints.websocket.first(), realms.first()) {
+        println!(
+            "Connect with Autobahn: Connection({{url: 'ws://{addr}{path}', realm: '{realm}'}})"
+        );
+    }
+    println!("Stop with Ctrl-C.");
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}

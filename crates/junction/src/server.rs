@@ -1,0 +1,238 @@
+//! Starting and stopping the listeners around one [`Router`].
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use tokio::net::{TcpListener, TcpStream, UnixListener};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use wamp_router::Router;
+
+use crate::config::{Config, Listener};
+use crate::transport::{self, rawsocket, websocket};
+
+/// Where a running server listens.
+#[derive(Clone, Debug, Default)]
+pub struct Endpoints {
+    /// WebSocket listeners (address, path); RawSocket is accepted there too when enabled.
+    pub websocket: Vec<(SocketAddr, String)>,
+    /// RawSocket-only TCP listeners.
+    pub rawsocket: Vec<SocketAddr>,
+    /// Unix socket paths.
+    pub unix: Vec<PathBuf>,
+}
+
+/// A running router with its listeners.
+pub struct Server {
+    router: Arc<Router>,
+    endpoints: Endpoints,
+    shutdown: watch::Sender<bool>,
+    accept_loops: Vec<JoinHandle<()>>,
+    /// One clone per live connection: the count tells when all have ended.
+    live: Arc<()>,
+}
+
+#[derive(Clone)]
+struct Shared {
+    router: Arc<Router>,
+    max_message_size: usize,
+    shutdown: watch::Receiver<bool>,
+    live: Arc<()>,
+}
+
+impl Server {
+    /// Binds every configured listener and starts accepting.
+    pub async fn start(config: &Config) -> anyhow::Result<Server> {
+        config.validate()?;
+        let router = Router::new(config.router_config());
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let live = Arc::new(());
+        let shared = Shared {
+            router: router.clone(),
+            max_message_size: config.limits.max_message_size,
+            shutdown: shutdown_rx,
+            live: live.clone(),
+        };
+        let mut endpoints = Endpoints::default();
+        let mut accept_loops = Vec::new();
+        for listener in &config.listeners {
+            match listener {
+                Listener::Websocket {
+                    address,
+                    path,
+                    rawsocket,
+                } => {
+                    let tcp = TcpListener::bind(address)
+                        .await
+                        .with_context(|| format!("cannot listen on {address}"))?;
+                    let local = tcp.local_addr()?;
+                    endpoints.websocket.push((local, path.clone()));
+                    let mode = TcpMode::WebSocket {
+                        path: path.clone(),
+                        rawsocket: *rawsocket,
+                    };
+                    accept_loops.push(tokio::spawn(accept_tcp(tcp, mode, shared.clone())));
+                }
+                Listener::Rawsocket { address } => {
+                    let tcp = TcpListener::bind(address)
+                        .await
+                        .with_context(|| format!("cannot listen on {address}"))?;
+                    endpoints.rawsocket.push(tcp.local_addr()?);
+                    accept_loops.push(tokio::spawn(accept_tcp(
+                        tcp,
+                        TcpMode::RawSocket,
+                        shared.clone(),
+                    )));
+                }
+                Listener::Unix { path } => {
+                    if path.exists() {
+                        std::fs::remove_file(path).with_context(|| {
+                            format!("cannot replace the old socket file {}", path.display())
+                        })?;
+                    }
+                    let unix = UnixListener::bind(path)
+                        .with_context(|| format!("cannot listen on {}", path.display()))?;
+                    endpoints.unix.push(path.clone());
+                    accept_loops.push(tokio::spawn(accept_unix(unix, shared.clone())));
+                }
+            }
+        }
+        Ok(Server {
+            router,
+            endpoints,
+            shutdown,
+            accept_loops,
+            live,
+        })
+    }
+
+    /// The router.
+    pub fn router(&self) -> &Arc<Router> {
+        &self.router
+    }
+
+    /// Where the server listens (with the actual ports when 0 was configured).
+    pub fn endpoints(&self) -> &Endpoints {
+        &self.endpoints
+    }
+
+    /// Stops accepting, says GOODBYE (`wamp.close.system_shutdown`) to every session,
+    /// and waits up to `grace` for the connections to close.
+    pub async fn shutdown(self, grace: Duration) {
+        for task in &self.accept_loops {
+            task.abort();
+        }
+        self.router.shutdown();
+        let _ = self.shutdown.send(true);
+        let deadline = Instant::now() + grace;
+        while Arc::strong_count(&self.live) > 1 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        for path in &self.endpoints.unix {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+#[derive(Clone)]
+enum TcpMode {
+    WebSocket { path: String, rawsocket: bool },
+    RawSocket,
+}
+
+async fn accept_tcp(listener: TcpListener, mode: TcpMode, shared: Shared) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, peer)) => {
+                let _ = stream.set_nodelay(true);
+                tokio::spawn(serve_tcp(stream, peer, mode.clone(), shared.clone()));
+            }
+            Err(e) => {
+                // Out of file descriptors and the like: back off instead of spinning.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+async fn accept_unix(listener: UnixListener, shared: Shared) {
+    loop {
+        match listener.accept().await {
+            Ok((mut stream, _)) => {
+                let shared = shared.clone();
+                tokio::spawn(async move {
+                    let _live = shared.live.clone();
+                    match rawsocket::handshake(&mut stream, shared.max_message_size).await {
+                        Ok(n) => {
+                            let io = rawsocket::RawSocketIo::new(stream, shared.max_message_size);
+                            let peer_max = n.peer_max_len.min(shared.max_message_size);
+                            transport::drive(
+                                shared.router,
+                                n.serializer,
+                                peer_max,
+                                io,
+                                shared.shutdown,
+                            )
+                            .await;
+                        }
+                        Err(e) => tracing::debug!(error = %e, "unix RawSocket refused"),
+                    }
+                });
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+async fn serve_tcp(mut stream: TcpStream, peer: SocketAddr, mode: TcpMode, shared: Shared) {
+    let _live = shared.live.clone();
+    let is_rawsocket = match &mode {
+        TcpMode::RawSocket => true,
+        TcpMode::WebSocket { rawsocket, .. } => {
+            let mut first = [0u8; 1];
+            let peeked =
+                tokio::time::timeout(Duration::from_secs(10), stream.peek(&mut first)).await;
+            match peeked {
+                Ok(Ok(1)) => *rawsocket && first[0] == wamp_proto::rawsocket::MAGIC,
+                _ => return,
+            }
+        }
+    };
+    if is_rawsocket {
+        match rawsocket::handshake(&mut stream, shared.max_message_size).await {
+            Ok(n) => {
+                tracing::debug!(%peer, serializer = %n.serializer, "RawSocket connection");
+                let io = rawsocket::RawSocketIo::new(stream, shared.max_message_size);
+                let peer_max = n.peer_max_len.min(shared.max_message_size);
+                transport::drive(shared.router, n.serializer, peer_max, io, shared.shutdown).await;
+            }
+            Err(e) => tracing::debug!(%peer, error = %e, "RawSocket refused"),
+        }
+        return;
+    }
+    let TcpMode::WebSocket { path, .. } = mode else {
+        return;
+    };
+    match websocket::accept(stream, &path, shared.max_message_size).await {
+        Ok((ws, serializer)) => {
+            tracing::debug!(%peer, %serializer, "WebSocket connection");
+            let io = websocket::WebSocketIo::new(ws, serializer);
+            transport::drive(
+                shared.router,
+                serializer,
+                shared.max_message_size,
+                io,
+                shared.shutdown,
+            )
+            .await;
+        }
+        Err(e) => tracing::debug!(%peer, error = %e, "WebSocket handshake failed"),
+    }
+}

@@ -1,0 +1,112 @@
+//! Transports: WebSocket and RawSocket (TCP and Unix) carrying WAMP messages.
+//!
+//! Each accepted connection runs one task ([`drive`]) that alternates between
+//! reading frames into the router's [`Connection`](wamp_router::Connection) and
+//! writing out everything queued in the session's outbox as one batch.
+
+pub mod rawsocket;
+pub mod websocket;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tokio::sync::watch;
+use wamp_proto::Serializer;
+use wamp_router::{Drained, Flow, Router};
+
+/// Why a transport stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    /// The peer sent a message over the size limit.
+    #[error("message of {0} bytes exceeds the limit")]
+    TooLarge(usize),
+    /// The peer broke the transport's own framing rules.
+    #[error("framing: {0}")]
+    Framing(String),
+    /// Socket error.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+/// A message-oriented, established transport.
+pub(crate) trait FrameIo: Send {
+    /// The next WAMP message; `None` when the peer closed. Must be cancel-safe.
+    fn recv(
+        &mut self,
+    ) -> impl std::future::Future<Output = Result<Option<Bytes>, TransportError>> + Send;
+    /// Writes a batch of WAMP messages and flushes once.
+    fn send_batch(
+        &mut self,
+        frames: &[Bytes],
+    ) -> impl std::future::Future<Output = Result<(), TransportError>> + Send;
+    /// Closes the transport (best effort).
+    fn close(&mut self) -> impl std::future::Future<Output = ()> + Send;
+}
+
+/// Runs one connection until either side ends it.
+pub(crate) async fn drive<T: FrameIo>(
+    router: Arc<Router>,
+    serializer: Serializer,
+    peer_max_message_size: usize,
+    mut io: T,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let outbox = router.new_outbox();
+    let mut connection = router.connect(serializer, peer_max_message_size, outbox.clone());
+    let mut batch: Vec<Bytes> = Vec::new();
+    let mut stopping = *shutdown.borrow();
+    if stopping {
+        connection.shutdown();
+    }
+    loop {
+        tokio::select! {
+            biased;
+            drained = outbox.drain(&mut batch) => match drained {
+                Drained::Frames => {
+                    let written = io.send_batch(&batch).await;
+                    batch.clear();
+                    if written.is_err() {
+                        break;
+                    }
+                }
+                Drained::Closed(cause) => {
+                    tracing::debug!(?cause, "outbox closed");
+                    break;
+                }
+            },
+            _ = shutdown.changed(), if !stopping => {
+                stopping = true;
+                connection.shutdown();
+            }
+            incoming = io.recv() => {
+                let flow = match incoming {
+                    Ok(Some(bytes)) => connection.handle_bytes(bytes),
+                    Ok(None) => break,
+                    Err(TransportError::TooLarge(n)) => connection.fail(&format!(
+                        "message of {n} bytes exceeds the limit"
+                    )),
+                    Err(TransportError::Framing(why)) => connection.fail(&why),
+                    Err(TransportError::Io(e)) => {
+                        tracing::debug!(error = %e, "transport read failed");
+                        break;
+                    }
+                };
+                if flow == Flow::Close {
+                    // Write what is queued (an ABORT, say), then close.
+                    outbox.close();
+                    while let Drained::Frames = outbox.drain(&mut batch).await {
+                        let written = io.send_batch(&batch).await;
+                        batch.clear();
+                        if written.is_err() {
+                            break;
+                        }
+                    }
+                    break;
+                }
+            }
+        }
+    }
+    connection.transport_closed();
+    outbox.close();
+    io.close().await;
+}

@@ -1,0 +1,138 @@
+//! The dealer's tables: procedures, their registrations, and calls in flight.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use wamp_proto::message::Id;
+use wamp_proto::random_id;
+
+use crate::session::SessionHandle;
+
+/// One registration: a procedure and the callee that serves it.
+pub struct Registration {
+    /// The procedure URI.
+    pub procedure: String,
+    /// The session that registered it.
+    pub callee: Arc<SessionHandle>,
+}
+
+/// A call waiting for its callee's YIELD or ERROR.
+pub struct PendingCall {
+    /// Who called.
+    pub caller: Arc<SessionHandle>,
+    /// The caller's CALL request id (RESULT and ERROR mirror it).
+    pub call_request: Id,
+    /// The registration that was invoked.
+    pub registration: Id,
+}
+
+/// Registrations and pending calls of one realm.
+#[derive(Default)]
+pub struct Dealer {
+    by_procedure: HashMap<String, Id>,
+    registrations: HashMap<Id, Registration>,
+    /// Keyed by (callee session, INVOCATION request id).
+    pending: HashMap<(Id, Id), PendingCall>,
+}
+
+/// Why a registration was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RegisterError {
+    /// Someone already registered the procedure.
+    AlreadyExists,
+}
+
+impl Dealer {
+    /// Registers `procedure` for `callee`.
+    pub fn register(
+        &mut self,
+        procedure: &str,
+        callee: &Arc<SessionHandle>,
+    ) -> Result<Id, RegisterError> {
+        if self.by_procedure.contains_key(procedure) {
+            return Err(RegisterError::AlreadyExists);
+        }
+        let id = loop {
+            let candidate = random_id();
+            if !self.registrations.contains_key(&candidate) {
+                break candidate;
+            }
+        };
+        self.by_procedure.insert(procedure.to_owned(), id);
+        self.registrations.insert(
+            id,
+            Registration {
+                procedure: procedure.to_owned(),
+                callee: callee.clone(),
+            },
+        );
+        Ok(id)
+    }
+
+    /// Removes a registration held by `callee`. Returns whether it existed.
+    pub fn unregister(&mut self, registration: Id, callee: Id) -> bool {
+        match self.registrations.get(&registration) {
+            Some(r) if r.callee.id == callee => {}
+            _ => return false,
+        }
+        if let Some(r) = self.registrations.remove(&registration) {
+            self.by_procedure.remove(&r.procedure);
+        }
+        true
+    }
+
+    /// The registration serving exactly `procedure`.
+    pub fn lookup(&self, procedure: &str) -> Option<(Id, &Registration)> {
+        let id = *self.by_procedure.get(procedure)?;
+        self.registrations.get(&id).map(|r| (id, r))
+    }
+
+    /// Records a call in flight.
+    pub fn start_call(&mut self, callee: Id, invocation: Id, call: PendingCall) {
+        self.pending.insert((callee, invocation), call);
+    }
+
+    /// Takes the pending call a callee's YIELD or ERROR answers.
+    pub fn finish_call(&mut self, callee: Id, invocation: Id) -> Option<PendingCall> {
+        self.pending.remove(&(callee, invocation))
+    }
+
+    /// Removes everything a leaving session held. Returns the calls that were waiting
+    /// on it as callee (their callers must be told), and drops the calls it made as
+    /// caller (late answers will be ignored).
+    pub fn remove_session(&mut self, session: Id) -> Vec<PendingCall> {
+        let procedures = &mut self.by_procedure;
+        self.registrations.retain(|_, r| {
+            let keep = r.callee.id != session;
+            if !keep {
+                procedures.remove(&r.procedure);
+            }
+            keep
+        });
+        let mut orphaned = Vec::new();
+        let keys: Vec<(Id, Id)> = self
+            .pending
+            .iter()
+            .filter(|((callee, _), call)| *callee == session || call.caller.id == session)
+            .map(|(k, _)| *k)
+            .collect();
+        for key in keys {
+            if let Some(call) = self.pending.remove(&key) {
+                if key.0 == session && call.caller.id != session {
+                    orphaned.push(call);
+                }
+            }
+        }
+        orphaned
+    }
+
+    /// Number of registrations.
+    pub fn registration_count(&self) -> usize {
+        self.registrations.len()
+    }
+
+    /// Number of calls in flight.
+    pub fn pending_count(&self) -> usize {
+        self.pending.len()
+    }
+}

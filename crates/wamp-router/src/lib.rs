@@ -1,0 +1,132 @@
+//! WAMP routing without I/O: realms, sessions, the broker and the dealer.
+//!
+//! The transport layer creates one [`Connection`] per accepted transport, feeds it
+//! every received message and writes out what appears in the connection's
+//! [`Outbox`]. The router never touches a socket; routing code running on one
+//! connection's task writes encoded frames straight into other sessions' outboxes.
+//!
+//! ```text
+//! transport ──bytes──▶ Connection::handle_bytes ──▶ Realm { broker, dealer }
+//!                                                        │ encoded frames
+//!                                                        ▼
+//!                      transport ◀──batch── Outbox (of each receiving session)
+//! ```
+
+pub mod broker;
+pub mod connection;
+pub mod dealer;
+pub mod outbox;
+pub mod realm;
+pub mod roles;
+pub mod session;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+use wamp_proto::error_uri::CLOSE_SYSTEM_SHUTDOWN;
+use wamp_proto::{Message, Serializer};
+
+pub use connection::{Connection, Flow};
+pub use outbox::{CloseCause, Drained, Outbox, OutboxLimits};
+pub use realm::{Realm, RealmConfig, RealmStats};
+
+/// The agent string sent in WELCOME.
+pub const AGENT: &str = concat!("Junction/", env!("CARGO_PKG_VERSION"));
+
+/// How the router is set up.
+#[derive(Clone, Debug)]
+pub struct RouterConfig {
+    /// The realms that exist.
+    pub realms: Vec<RealmConfig>,
+    /// Bounds of each session's outbound queue.
+    pub outbox: OutboxLimits,
+}
+
+impl Default for RouterConfig {
+    /// One realm, `realm1`.
+    fn default() -> Self {
+        RouterConfig {
+            realms: vec![RealmConfig::new("realm1")],
+            outbox: OutboxLimits::default(),
+        }
+    }
+}
+
+/// The router: its realms and their sessions.
+pub struct Router {
+    realms: RwLock<HashMap<String, Arc<Realm>>>,
+    outbox_limits: OutboxLimits,
+    shutting_down: AtomicBool,
+}
+
+impl Router {
+    /// A router with the configured realms.
+    pub fn new(config: RouterConfig) -> Arc<Router> {
+        let realms = config
+            .realms
+            .into_iter()
+            .map(|r| (r.name.clone(), Arc::new(Realm::new(r))))
+            .collect();
+        Arc::new(Router {
+            realms: RwLock::new(realms),
+            outbox_limits: config.outbox,
+            shutting_down: AtomicBool::new(false),
+        })
+    }
+
+    /// A new outbox with the router's bounds, for a new transport connection.
+    pub fn new_outbox(&self) -> Arc<Outbox> {
+        Arc::new(Outbox::new(self.outbox_limits))
+    }
+
+    /// Starts the WAMP side of a new transport connection. `max_message_size` is the
+    /// largest message the peer accepts.
+    pub fn connect(
+        self: &Arc<Self>,
+        serializer: Serializer,
+        max_message_size: usize,
+        outbox: Arc<Outbox>,
+    ) -> Connection {
+        Connection::new(self.clone(), serializer, max_message_size, outbox)
+    }
+
+    /// A realm by name.
+    pub fn realm(&self, name: &str) -> Option<Arc<Realm>> {
+        self.realms.read().get(name).cloned()
+    }
+
+    /// Names of all realms.
+    pub fn realm_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.realms.read().keys().cloned().collect();
+        names.sort();
+        names
+    }
+
+    /// Sessions joined across all realms.
+    pub fn session_count(&self) -> usize {
+        self.realms
+            .read()
+            .values()
+            .map(|r| r.sessions.read().len())
+            .sum()
+    }
+
+    /// Whether [`Router::shutdown`] was called.
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::Relaxed)
+    }
+
+    /// Tells every session GOODBYE (`wamp.close.system_shutdown`) and closes their
+    /// connections once that is written.
+    pub fn shutdown(&self) {
+        self.shutting_down.store(true, Ordering::Relaxed);
+        let goodbye = Message::goodbye(CLOSE_SYSTEM_SHUTDOWN);
+        for realm in self.realms.read().values() {
+            for handle in realm.session_handles() {
+                handle.send_last(&goodbye);
+            }
+        }
+    }
+}

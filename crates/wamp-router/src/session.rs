@@ -1,0 +1,138 @@
+//! What the rest of the router knows about an established session: its identity and
+//! how to reach it.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use wamp_proto::message::Id;
+use wamp_proto::{encode, Message, Serializer, MAX_ID};
+
+use crate::outbox::{Outbox, PushError};
+
+/// A handle on an established session, shared by the broker and dealer tables.
+pub struct SessionHandle {
+    /// The session id (global scope, random).
+    pub id: Id,
+    /// The serializer the session's transport uses.
+    pub serializer: Serializer,
+    /// Largest message the session's transport accepts.
+    pub max_message_size: usize,
+    /// Authenticated identity.
+    pub authid: String,
+    /// Role the session acts in.
+    pub authrole: String,
+    /// How the session authenticated.
+    pub authmethod: String,
+    outbox: Arc<Outbox>,
+    /// Last INVOCATION request id sent to this session (router → callee direction).
+    last_invocation: AtomicU64,
+}
+
+/// Why a message did not reach a session.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    /// The message could not be encoded for this session's serializer.
+    #[error("cannot encode for this session: {0}")]
+    Encode(String),
+    /// The encoded message is larger than the session's transport accepts.
+    #[error("message of {size} bytes exceeds the session's limit of {limit}")]
+    TooLarge {
+        /// Encoded size.
+        size: usize,
+        /// The session's limit.
+        limit: usize,
+    },
+    /// The session's outbox refused it (closing, or overflowed).
+    #[error(transparent)]
+    Push(#[from] PushError),
+}
+
+impl SessionHandle {
+    /// A handle for a session that writes into `outbox`.
+    pub fn new(
+        id: Id,
+        serializer: Serializer,
+        max_message_size: usize,
+        auth: (String, String, String),
+        outbox: Arc<Outbox>,
+    ) -> Self {
+        SessionHandle {
+            id,
+            serializer,
+            max_message_size,
+            authid: auth.0,
+            authrole: auth.1,
+            authmethod: auth.2,
+            outbox,
+            last_invocation: AtomicU64::new(0),
+        }
+    }
+
+    /// The next session-scope request id for an INVOCATION to this session.
+    pub fn next_invocation_id(&self) -> Id {
+        let prev = self
+            .last_invocation
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |last| {
+                Some(if last >= MAX_ID { 1 } else { last + 1 })
+            })
+            .unwrap_or(0);
+        if prev >= MAX_ID {
+            1
+        } else {
+            prev + 1
+        }
+    }
+
+    /// Encodes `message` for this session, checking its size limit.
+    pub fn encode(&self, message: &Message) -> Result<Bytes, SendError> {
+        let bytes =
+            encode(message, self.serializer).map_err(|e| SendError::Encode(e.to_string()))?;
+        self.check_size(bytes)
+    }
+
+    fn check_size(&self, bytes: Bytes) -> Result<Bytes, SendError> {
+        if bytes.len() > self.max_message_size {
+            return Err(SendError::TooLarge {
+                size: bytes.len(),
+                limit: self.max_message_size,
+            });
+        }
+        Ok(bytes)
+    }
+
+    /// Queues already-encoded bytes (which must be in this session's serializer).
+    pub fn send_encoded(&self, bytes: Bytes) -> Result<(), SendError> {
+        let bytes = self.check_size(bytes)?;
+        self.outbox.push(bytes).map_err(SendError::from)
+    }
+
+    /// Encodes and queues a message.
+    pub fn send(&self, message: &Message) -> Result<(), SendError> {
+        let bytes = self.encode(message)?;
+        self.outbox.push(bytes).map_err(SendError::from)
+    }
+
+    /// Sends a last message (GOODBYE, ABORT) and closes the connection after it.
+    pub fn send_last(&self, message: &Message) {
+        match self.encode(message) {
+            Ok(bytes) => self.outbox.push_last(bytes),
+            Err(_) => self.outbox.close(),
+        }
+    }
+
+    /// Whether the session's connection is closing.
+    pub fn is_closing(&self) -> bool {
+        self.outbox.is_closed()
+    }
+}
+
+impl std::fmt::Debug for SessionHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionHandle")
+            .field("id", &self.id)
+            .field("serializer", &self.serializer)
+            .field("authid", &self.authid)
+            .finish()
+    }
+}
