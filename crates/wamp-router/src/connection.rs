@@ -190,6 +190,14 @@ impl Connection {
             return self
                 .protocol_violation("HELLO.Details.roles must be a non-empty dict of dicts");
         }
+        if self.router.is_shutting_down() {
+            self.link.send_last(&Message::abort(
+                uri_err::CLOSE_SYSTEM_SHUTDOWN,
+                "the router is shutting down",
+            ));
+            self.state = State::Closed;
+            return Flow::Close;
+        }
         let Some(realm) = self.router.realm(realm_name) else {
             self.link.send_last(&Message::abort(
                 uri_err::NO_SUCH_REALM,

@@ -176,6 +176,25 @@ impl Outbox {
         Poll::Pending
     }
 
+    /// Ready once the queue overflowed. A writer blocked on a peer that does not read
+    /// polls this beside its write, so an overflowing session is cut off at once.
+    pub fn poll_overflowed(&self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut s = self.state.lock();
+        if s.closed == Some(CloseCause::Overflow) {
+            return Poll::Ready(());
+        }
+        match &s.waker {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            _ => s.waker = Some(cx.waker().clone()),
+        }
+        Poll::Pending
+    }
+
+    /// Waits until the queue overflows.
+    pub async fn overflowed(&self) {
+        std::future::poll_fn(|cx| self.poll_overflowed(cx)).await
+    }
+
     /// Waits for frames and moves them into `batch` (which should be empty).
     pub async fn drain(&self, batch: &mut Vec<Bytes>) -> Drained {
         std::future::poll_fn(|cx| self.poll_drain(cx, batch)).await

@@ -70,11 +70,14 @@ impl Realm {
 
     /// Current table sizes.
     pub fn stats(&self) -> RealmStats {
+        let sessions = self.sessions.read().len();
+        let subscriptions = self.broker.read().len();
+        let dealer = self.dealer.lock();
         RealmStats {
-            sessions: self.sessions.read().len(),
-            subscriptions: self.broker.read().len(),
-            registrations: self.dealer.lock().registration_count(),
-            pending_calls: self.dealer.lock().pending_count(),
+            sessions,
+            subscriptions,
+            registrations: dealer.registration_count(),
+            pending_calls: dealer.pending_count(),
         }
     }
 

@@ -63,9 +63,14 @@ pub(crate) async fn drive<T: FrameIo>(
             biased;
             drained = outbox.drain(&mut batch) => match drained {
                 Drained::Frames => {
-                    let written = io.send_batch(&batch).await;
+                    // A peer that stops reading blocks this write; its queue then
+                    // overflows, and that ends the connection.
+                    let written = tokio::select! {
+                        written = io.send_batch(&batch) => written.is_ok(),
+                        _ = outbox.overflowed() => false,
+                    };
                     batch.clear();
-                    if written.is_err() {
+                    if !written {
                         break;
                     }
                 }
@@ -92,15 +97,19 @@ pub(crate) async fn drive<T: FrameIo>(
                     }
                 };
                 if flow == Flow::Close {
-                    // Write what is queued (an ABORT, say), then close.
+                    // Write what is queued (an ABORT, say), then close; bounded in
+                    // time in case the peer does not read.
                     outbox.close();
-                    while let Drained::Frames = outbox.drain(&mut batch).await {
-                        let written = io.send_batch(&batch).await;
-                        batch.clear();
-                        if written.is_err() {
-                            break;
+                    let flush = async {
+                        while let Drained::Frames = outbox.drain(&mut batch).await {
+                            let written = io.send_batch(&batch).await;
+                            batch.clear();
+                            if written.is_err() {
+                                break;
+                            }
                         }
-                    }
+                    };
+                    let _ = tokio::time::timeout(LINGER, flush).await;
                     break;
                 }
             }
@@ -108,5 +117,8 @@ pub(crate) async fn drive<T: FrameIo>(
     }
     connection.transport_closed();
     outbox.close();
-    io.close().await;
+    let _ = tokio::time::timeout(LINGER, io.close()).await;
 }
+
+/// How long a closing connection may take to write its last frames.
+const LINGER: std::time::Duration = std::time::Duration::from_secs(5);

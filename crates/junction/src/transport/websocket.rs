@@ -16,6 +16,7 @@ use super::{FrameIo, TransportError};
 /// The subprotocols offered, for error texts.
 const OFFERED: &str = "wamp.2.json, wamp.2.msgpack, wamp.2.cbor";
 
+#[allow(clippy::result_large_err)]
 fn refuse(status: StatusCode, text: String) -> ErrorResponse {
     let mut response = ErrorResponse::new(Some(text));
     *response.status_mut() = status;
@@ -33,6 +34,7 @@ pub fn choose_subprotocol(header: Option<&HeaderValue>) -> Option<Serializer> {
 
 /// Performs the WebSocket handshake on `stream`. Refuses, with an HTTP error that
 /// says why, a wrong path or a request that offers no supported WAMP subprotocol.
+#[allow(clippy::result_large_err)] // the error type is tungstenite's
 pub async fn accept<S>(
     stream: S,
     path: &str,
@@ -42,6 +44,7 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let mut chosen = None;
+    #[allow(clippy::result_large_err)]
     let callback = |request: &Request, mut response: Response| {
         if request.uri().path() != path {
             return Err(refuse(

@@ -1,0 +1,997 @@
+//! The session: joining a realm, the reader and writer tasks, and the request API.
+//!
+//! # Tasks
+//!
+//! A connected session runs two tasks. The **reader** decodes what the router sends
+//! and dispatches it through [`State`]: replies complete the waiting request, EVENTs
+//! and INVOCATIONs go into the bounded channel of their
+//! [`Subscription`](crate::Subscription) / [`Registration`](crate::Registration)
+//! (the reader waits when one is full, which pushes back on the router). The
+//! **writer** owns the sending half and drains a bounded queue of encoded messages,
+//! writing whatever has piled up with one flush.
+//!
+//! Requests are encoded by the task that makes them. Request IDs are handed out, and
+//! the message queued, under one lock, so the router sees them in sequence even when
+//! many tasks use the session at once.
+//!
+//! # Ending
+//!
+//! The session ends on GOODBYE or ABORT from the router, on [`Session::leave`], on
+//! [`Session::disconnect`], on transport loss, or when the last [`Session`] handle is
+//! dropped (then the client says GOODBYE and closes the connection, waiting at most a
+//! few seconds for the router's answer). Pending requests then fail with
+//! [`Error::Closed`] (or [`Error::Abort`] after an ABORT), and subscriptions and
+//! registrations yield `None` once their queued items are consumed.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use wamp_proto::{error_uri, Dict, Message, MessageType, Payload, SessionScopeIds, Value};
+
+pub use wamp_proto::Serializer;
+
+use crate::endpoint::Endpoint;
+use crate::error::{message_of, CloseReason, Error};
+use crate::pubsub::Subscription;
+use crate::rpc::{CallResult, HandlerResult, Invocation, Registration, RegistrationHandle};
+use crate::state::{
+    violation, Action, PendingRegister, PendingSubscribe, Phase, RequestKind, State,
+};
+use crate::transport::{self, Connection, Incoming, Outgoing, ReadHalf, WriteHalf};
+
+/// How long [`Session::leave`] waits for the router's GOODBYE.
+pub const LEAVE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long a dropped session waits for the router's GOODBYE, and the writer for
+/// its last messages, before the connection is cut.
+const CLOSE_GRACE: Duration = Duration::from_secs(3);
+
+/// Most messages the writer gathers before one flush.
+const WRITE_BATCH: usize = 64;
+
+/// How to connect and join.
+#[derive(Clone, Debug)]
+pub struct ConnectOptions {
+    /// The serializer: the WebSocket subprotocol or the RawSocket serializer id.
+    /// Default JSON.
+    pub serializer: Serializer,
+    /// The largest message the client accepts from the router, in octets (RawSocket
+    /// advertises it rounded down to a power of two). Default 16 MiB.
+    pub max_message_size: usize,
+    /// `HELLO.Details.agent`. Default `junction-client/<version>`.
+    pub agent: String,
+    /// `HELLO.Details.authid`, if any.
+    pub authid: Option<String>,
+    /// `HELLO.Details.authmethods`. Default `["anonymous"]`.
+    pub authmethods: Vec<String>,
+    /// Limit for connecting, the transport handshake and joining. Default 10 s.
+    pub connect_timeout: Duration,
+    /// Capacity of every per-session queue: outgoing messages, and the events or
+    /// invocations waiting in each subscription or registration. Default 1024.
+    pub queue_capacity: usize,
+    /// Extra `HELLO.Details` entries, overriding the defaults (e.g. a different
+    /// `roles` dict, `authrole`, `authextra`). Default empty.
+    pub hello_details: Dict,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        ConnectOptions {
+            serializer: Serializer::Json,
+            max_message_size: 16 << 20,
+            agent: concat!("junction-client/", env!("CARGO_PKG_VERSION")).to_owned(),
+            authid: None,
+            authmethods: vec!["anonymous".to_owned()],
+            connect_timeout: Duration::from_secs(10),
+            queue_capacity: 1024,
+            hello_details: Dict::new(),
+        }
+    }
+}
+
+impl ConnectOptions {
+    /// The HELLO this client sends to join `realm`.
+    pub fn hello(&self, realm: &str) -> Message {
+        let role = || {
+            let mut features = Dict::new();
+            features.insert("features".into(), Value::Dict(Dict::new()));
+            Value::Dict(features)
+        };
+        let mut roles = Dict::new();
+        for name in ["caller", "callee", "publisher", "subscriber"] {
+            roles.insert(name.into(), role());
+        }
+        let mut details = Dict::new();
+        details.insert("roles".into(), Value::Dict(roles));
+        details.insert("agent".into(), Value::from(self.agent.as_str()));
+        details.insert(
+            "authmethods".into(),
+            Value::List(
+                self.authmethods
+                    .iter()
+                    .map(|m| Value::from(m.as_str()))
+                    .collect(),
+            ),
+        );
+        if let Some(authid) = &self.authid {
+            details.insert("authid".into(), Value::from(authid.as_str()));
+        }
+        for (k, v) in &self.hello_details {
+            details.insert(k.clone(), v.clone());
+        }
+        Message::Hello {
+            realm: realm.to_owned(),
+            details,
+        }
+    }
+}
+
+/// Requests to the reader and writer tasks to stop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Control {
+    /// Carry on.
+    Run,
+    /// Stop within [`CLOSE_GRACE`] (we said GOODBYE and wait for the answer).
+    Graceful,
+    /// Stop now.
+    Now,
+}
+
+/// What the session's handles and tasks share.
+pub(crate) struct Shared {
+    serializer: Serializer,
+    session_id: u64,
+    welcome_details: Dict,
+    /// The router's receive limit (RawSocket).
+    max_send: Option<usize>,
+    queue_capacity: usize,
+    out: mpsc::Sender<Outgoing>,
+    /// Request IDs; taken before `state` when both are needed.
+    ids: Mutex<SessionScopeIds>,
+    pub(crate) state: Mutex<State>,
+    closed: watch::Sender<Option<CloseReason>>,
+    control: watch::Sender<Control>,
+}
+
+impl Shared {
+    fn encode(&self, message: &Message, check_limit: bool) -> Result<Bytes, Error> {
+        let bytes = wamp_proto::encode(message, self.serializer)
+            .map_err(|e| Error::Encode(e.to_string()))?;
+        if let Some(limit) = self.max_send.filter(|_| check_limit) {
+            if bytes.len() > limit {
+                return Err(Error::TooLarge {
+                    size: bytes.len(),
+                    limit,
+                });
+            }
+        }
+        Ok(bytes)
+    }
+
+    /// Sends a session message (no request ID to allocate); fails once the session
+    /// is shutting down.
+    pub(crate) async fn send(&self, message: &Message) -> Result<(), Error> {
+        let bytes = self.encode(message, true)?;
+        let permit = self.out.reserve().await.map_err(|_| Error::Closed)?;
+        let state = self.state.lock();
+        if !state.is_established() {
+            return Err(Error::Closed);
+        }
+        permit.send(Outgoing::Message(bytes));
+        Ok(())
+    }
+
+    /// Sends a message whatever the session phase (GOODBYE, ABORT, replies).
+    async fn send_unchecked(&self, message: &Message, check_limit: bool) -> Result<(), Error> {
+        let bytes = self.encode(message, check_limit)?;
+        self.out
+            .send(Outgoing::Message(bytes))
+            .await
+            .map_err(|_| Error::Closed)
+    }
+
+    /// Sends a request built around the next request ID; `register` records what
+    /// waits for the reply. ID allocation and queueing are atomic, so IDs go out in
+    /// sequence. Returns the request ID.
+    pub(crate) async fn request(
+        &self,
+        build: impl FnOnce(u64) -> Message,
+        register: impl FnOnce(&mut State, u64),
+    ) -> Result<u64, Error> {
+        let permit = self.out.reserve().await.map_err(|_| Error::Closed)?;
+        let mut ids = self.ids.lock();
+        let mut next = ids.clone();
+        let request = next.next();
+        let bytes = self.encode(&build(request), true)?;
+        let mut state = self.state.lock();
+        if !state.is_established() {
+            return Err(Error::Closed);
+        }
+        register(&mut state, request);
+        permit.send(Outgoing::Message(bytes));
+        *ids = next;
+        Ok(request)
+    }
+
+    /// A request whose reply nobody waits for (used from `Drop`): sent from a new task
+    /// if there is a runtime.
+    pub(crate) fn request_detached(
+        self: &Arc<Self>,
+        build: impl FnOnce(u64) -> Message + Send + 'static,
+    ) {
+        if !self.state.lock().is_established() {
+            return;
+        }
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let shared = self.clone();
+            runtime.spawn(async move {
+                let _ = shared.request(build, |_, _| {}).await;
+            });
+        }
+    }
+
+    /// Sends a message without a request ID from outside async code (used from
+    /// `Drop`), best effort.
+    pub(crate) fn send_detached(self: &Arc<Self>, message: Message) {
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                let shared = self.clone();
+                runtime.spawn(async move {
+                    let _ = shared.send(&message).await;
+                });
+            }
+            Err(_) => {
+                if let Ok(bytes) = self.encode(&message, true) {
+                    if self.is_established() {
+                        let _ = self.out.try_send(Outgoing::Message(bytes));
+                    }
+                }
+            }
+        }
+    }
+
+    /// A fresh local handle id.
+    pub(crate) fn next_local(&self) -> u64 {
+        self.state.lock().next_local()
+    }
+
+    pub(crate) fn queue_capacity(&self) -> usize {
+        self.queue_capacity
+    }
+
+    pub(crate) fn is_established(&self) -> bool {
+        self.state.lock().is_established()
+    }
+
+    /// Waits for the reply to `request` of `kind`; forgets the request if the
+    /// caller stops waiting.
+    pub(crate) async fn wait<T>(
+        &self,
+        kind: RequestKind,
+        request: u64,
+        reply: oneshot::Receiver<Result<T, Error>>,
+    ) -> Result<T, Error> {
+        struct Forget<'a> {
+            shared: &'a Shared,
+            kind: RequestKind,
+            request: u64,
+            armed: bool,
+        }
+        impl Drop for Forget<'_> {
+            fn drop(&mut self) {
+                if self.armed {
+                    self.shared.state.lock().forget(self.kind, self.request);
+                }
+            }
+        }
+        let mut guard = Forget {
+            shared: self,
+            kind,
+            request,
+            armed: true,
+        };
+        let result = reply.await.unwrap_or(Err(Error::Closed));
+        guard.armed = false;
+        result
+    }
+
+    /// Records the end of the session (the first reason wins) and wakes
+    /// [`Session::closed`] waiters.
+    fn finish(&self, reason: CloseReason) {
+        let final_reason = {
+            let mut state = self.state.lock();
+            state.close(&reason);
+            match &state.phase {
+                Phase::Closed(r) => r.clone(),
+                _ => reason,
+            }
+        };
+        self.closed.send_replace(Some(final_reason));
+    }
+
+    /// The last [`Session`] handle is gone: say GOODBYE and close within the grace time.
+    fn release(&self) {
+        let said_goodbye = {
+            let mut state = self.state.lock();
+            if state.is_established() {
+                state.phase = Phase::ShuttingDown;
+                true
+            } else {
+                false
+            }
+        };
+        if said_goodbye {
+            if let Ok(bytes) = self.encode(&Message::goodbye(error_uri::CLOSE_NORMAL), false) {
+                let _ = self.out.try_send(Outgoing::Message(bytes));
+            }
+        }
+        self.control.send_if_modified(|c| {
+            if *c == Control::Run {
+                *c = Control::Graceful;
+                true
+            } else {
+                false
+            }
+        });
+    }
+
+    async fn closed(&self) -> CloseReason {
+        let mut rx = self.closed.subscribe();
+        let reason = match rx.wait_for(Option::is_some).await {
+            Ok(reason) => reason.clone(),
+            Err(_) => None,
+        };
+        reason.unwrap_or(CloseReason::TransportLost)
+    }
+
+    /// Handles one received message; `Some` when the session ends.
+    async fn handle(self: &Arc<Self>, bytes: Bytes) -> Option<CloseReason> {
+        let message = match wamp_proto::decode(self.serializer, &bytes) {
+            Ok(message) => message,
+            Err(e) => {
+                if !self.is_established() {
+                    return None;
+                }
+                let text = format!("cannot decode a message from the router: {e}");
+                let reason = violation(&text);
+                self.state.lock().close(&reason);
+                tracing::warn!("{text}");
+                let _ = self
+                    .send_unchecked(&Message::abort(error_uri::PROTOCOL_VIOLATION, &text), false)
+                    .await;
+                return Some(reason);
+            }
+        };
+        let action = self.state.lock().on_message(message);
+        match action {
+            Action::Nothing => None,
+            Action::Events { targets, event } => {
+                let mut targets = targets.into_iter().peekable();
+                while let Some(target) = targets.next() {
+                    let event = if targets.peek().is_some() {
+                        event.clone()
+                    } else {
+                        // The last one gets the original.
+                        let _ = target.send(event).await;
+                        break;
+                    };
+                    let _ = target.send(event).await;
+                }
+                None
+            }
+            Action::Invoke { target, invocation } => {
+                let invocation = Invocation::new(invocation, self.clone());
+                if let Err(mpsc::error::SendError(invocation)) = target.send(invocation).await {
+                    self.refuse_invocation(invocation.request).await;
+                }
+                None
+            }
+            Action::RefuseInvocation { request } => {
+                self.refuse_invocation(request).await;
+                None
+            }
+            Action::Close { reason, reply } => {
+                if let Some(reply) = reply {
+                    let _ = self.send_unchecked(&reply, false).await;
+                }
+                Some(reason)
+            }
+            Action::Violation(text) => {
+                tracing::warn!("router broke the protocol: {text}");
+                let _ = self
+                    .send_unchecked(&Message::abort(error_uri::PROTOCOL_VIOLATION, &text), false)
+                    .await;
+                Some(violation(&text))
+            }
+        }
+    }
+
+    async fn refuse_invocation(&self, request: u64) {
+        let _ = self
+            .send(&Message::error(
+                MessageType::Invocation,
+                request,
+                error_uri::NO_SUCH_REGISTRATION,
+                Payload::empty(),
+            ))
+            .await;
+    }
+}
+
+/// Resolves when the session must stop: at once on [`Control::Now`], after
+/// [`CLOSE_GRACE`] on [`Control::Graceful`]. Never resolves while running. The
+/// deadline lives outside so that it survives cancellation.
+async fn stop_requested(control: &mut watch::Receiver<Control>, deadline: &mut Option<Instant>) {
+    loop {
+        match *control.borrow_and_update() {
+            Control::Now => return,
+            Control::Graceful => {
+                deadline.get_or_insert_with(|| Instant::now() + CLOSE_GRACE);
+            }
+            Control::Run => {}
+        }
+        match *deadline {
+            Some(at) => {
+                tokio::select! {
+                    () = tokio::time::sleep_until(at) => return,
+                    changed = control.changed() => {
+                        if changed.is_err() {
+                            tokio::time::sleep_until(at).await;
+                            return;
+                        }
+                    }
+                }
+            }
+            None => {
+                if control.changed().await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            }
+        }
+    }
+}
+
+async fn run_reader(shared: Arc<Shared>, mut reader: ReadHalf, mut writer: JoinHandle<()>) {
+    let mut control = shared.control.subscribe();
+    let mut deadline = None;
+    let reason = loop {
+        let incoming = tokio::select! {
+            biased;
+            () = stop_requested(&mut control, &mut deadline) => break CloseReason::TransportLost,
+            incoming = reader.next() => incoming,
+        };
+        let bytes = match incoming {
+            Ok(Some(Incoming::Message(bytes))) => bytes,
+            Ok(Some(Incoming::Ping(payload))) => {
+                let _ = shared.out.send(Outgoing::Pong(payload)).await;
+                continue;
+            }
+            Ok(None) => break CloseReason::TransportLost,
+            Err(e) => {
+                tracing::debug!("session {}: transport failed: {e}", shared.session_id);
+                break CloseReason::TransportLost;
+            }
+        };
+        let outcome = tokio::select! {
+            biased;
+            () = stop_requested(&mut control, &mut deadline) => break CloseReason::TransportLost,
+            outcome = shared.handle(bytes) => outcome,
+        };
+        if let Some(reason) = outcome {
+            break reason;
+        }
+    };
+    tracing::debug!("session {} ended: {reason:?}", shared.session_id);
+    shared.finish(reason);
+    drop(reader);
+    // Let the writer send what is queued (our GOODBYE or ABORT) and close.
+    let _ = tokio::time::timeout(CLOSE_GRACE, shared.out.send(Outgoing::Close)).await;
+    if tokio::time::timeout(CLOSE_GRACE, &mut writer)
+        .await
+        .is_err()
+    {
+        shared.control.send_replace(Control::Now);
+        writer.abort();
+    }
+}
+
+async fn run_writer(
+    shared: Arc<Shared>,
+    mut writer: WriteHalf,
+    mut queue: mpsc::Receiver<Outgoing>,
+) {
+    let mut control = shared.control.subscribe();
+    loop {
+        let first = tokio::select! {
+            biased;
+            () = stop_now(&mut control) => return,
+            item = queue.recv() => item,
+        };
+        let Some(first) = first else {
+            let _ = tokio::time::timeout(CLOSE_GRACE, writer.close()).await;
+            return;
+        };
+        let mut closing = matches!(first, Outgoing::Close);
+        let written = tokio::select! {
+            biased;
+            () = stop_now(&mut control) => return,
+            written = async {
+                writer.feed(first).await?;
+                let mut count = 1;
+                while !closing && count < WRITE_BATCH {
+                    match queue.try_recv() {
+                        Ok(item) => {
+                            closing = matches!(item, Outgoing::Close);
+                            writer.feed(item).await?;
+                            count += 1;
+                        }
+                        Err(_) => break,
+                    }
+                }
+                writer.flush().await
+            } => written,
+        };
+        if let Err(e) = written {
+            tracing::debug!("session {}: write failed: {e}", shared.session_id);
+            shared.control.send_replace(Control::Now);
+            return;
+        }
+        if closing {
+            let _ = tokio::time::timeout(CLOSE_GRACE, writer.close()).await;
+            return;
+        }
+    }
+}
+
+/// Like [`stop_requested`] but ignores [`Control::Graceful`] (the writer keeps
+/// writing until the reader sends [`Outgoing::Close`]).
+async fn stop_now(control: &mut watch::Receiver<Control>) {
+    loop {
+        if *control.borrow_and_update() == Control::Now {
+            return;
+        }
+        if control.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// Keeps the session alive; the last one dropped closes it.
+struct Handle {
+    shared: Arc<Shared>,
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        self.shared.release();
+    }
+}
+
+/// A WAMP session joined to a realm.
+///
+/// Cheap to clone; every clone drives the same session, from any task. Dropping the
+/// last clone leaves the realm (GOODBYE) and closes the connection;
+/// [`Subscription`]s, [`Registration`]s and [`Invocation`]s do not keep the session
+/// open.
+#[derive(Clone)]
+pub struct Session {
+    handle: Arc<Handle>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("id", &self.id())
+            .field("serializer", &self.serializer())
+            .field("closed", &self.is_closed())
+            .finish()
+    }
+}
+
+impl Session {
+    /// Connects to the router at `url` and joins `realm` with default options.
+    ///
+    /// URLs: `ws://host:port/path`, `rs://host:port`, `unix:///path/to/socket`.
+    pub async fn connect(url: &str, realm: &str) -> Result<Session, Error> {
+        Session::connect_with(url, realm, ConnectOptions::default()).await
+    }
+
+    /// Connects to the router at `url` and joins `realm`.
+    ///
+    /// Fails with [`Error::Abort`] if the router refuses the session (e.g.
+    /// `wamp.error.no_such_realm`), or if it asks for authentication
+    /// (`CHALLENGE`), which this client does not support yet: it then sends ABORT
+    /// `wamp.error.cannot_authenticate` and returns that reason. Any other message
+    /// before WELCOME is a protocol violation ([`Error::Protocol`]).
+    pub async fn connect_with(
+        url: &str,
+        realm: &str,
+        options: ConnectOptions,
+    ) -> Result<Session, Error> {
+        let endpoint = Endpoint::parse(url)?;
+        let (connection, session_id, welcome_details) =
+            tokio::time::timeout(options.connect_timeout, join(&endpoint, realm, &options))
+                .await
+                .map_err(|_| Error::Timeout)??;
+        let Connection {
+            reader,
+            writer,
+            max_send,
+        } = connection;
+        let capacity = options.queue_capacity.max(1);
+        let (out, queue) = mpsc::channel(capacity);
+        let shared = Arc::new(Shared {
+            serializer: options.serializer,
+            session_id,
+            welcome_details,
+            max_send,
+            queue_capacity: capacity,
+            out,
+            ids: Mutex::new(SessionScopeIds::new()),
+            state: Mutex::new(State::new()),
+            closed: watch::Sender::new(None),
+            control: watch::Sender::new(Control::Run),
+        });
+        let writer = tokio::spawn(run_writer(shared.clone(), writer, queue));
+        tokio::spawn(run_reader(shared.clone(), reader, writer));
+        Ok(Session {
+            handle: Arc::new(Handle { shared }),
+        })
+    }
+
+    fn shared(&self) -> &Arc<Shared> {
+        &self.handle.shared
+    }
+
+    /// The session ID from WELCOME.
+    pub fn id(&self) -> u64 {
+        self.shared().session_id
+    }
+
+    /// `WELCOME.Details` (roles, authid, authrole, …).
+    pub fn welcome_details(&self) -> &Dict {
+        &self.shared().welcome_details
+    }
+
+    /// The serializer in use.
+    pub fn serializer(&self) -> Serializer {
+        self.shared().serializer
+    }
+
+    /// The largest message the router accepts, if the transport says (RawSocket).
+    pub fn router_max_message_size(&self) -> Option<usize> {
+        self.shared().max_send
+    }
+
+    /// Calls `procedure` with positional and keyword arguments.
+    ///
+    /// ERROR from the dealer or the callee is [`Error::Wamp`].
+    pub async fn call(
+        &self,
+        procedure: &str,
+        args: Vec<Value>,
+        kwargs: Dict,
+    ) -> Result<CallResult, Error> {
+        self.call_with(procedure, Payload::new(args, kwargs), Dict::new())
+            .await
+    }
+
+    /// Calls `procedure` with any payload and `CALL.Options` (e.g. `timeout`,
+    /// `disclose_me`). Progressive results are not supported: do not set
+    /// `receive_progress`.
+    pub async fn call_with(
+        &self,
+        procedure: &str,
+        payload: Payload,
+        options: Dict,
+    ) -> Result<CallResult, Error> {
+        let shared = self.shared();
+        let (tx, rx) = oneshot::channel();
+        let request = shared
+            .request(
+                |request| Message::Call {
+                    request,
+                    options,
+                    procedure: procedure.to_owned(),
+                    payload,
+                },
+                |state, request| state.add_call(request, tx),
+            )
+            .await?;
+        shared.wait(RequestKind::Call, request, rx).await
+    }
+
+    /// Publishes to `topic` without acknowledgement: returns once the PUBLISH is
+    /// queued for sending. The router reports no errors for it.
+    pub async fn publish(&self, topic: &str, args: Vec<Value>, kwargs: Dict) -> Result<(), Error> {
+        self.publish_with(topic, Payload::new(args, kwargs), Dict::new())
+            .await
+            .map(|_| ())
+    }
+
+    /// Publishes with any payload and `PUBLISH.Options`. With `acknowledge: true`
+    /// waits for PUBLISHED and returns `Some(publication id)`, or the router's
+    /// ERROR as [`Error::Wamp`]; otherwise returns `None` once queued.
+    pub async fn publish_with(
+        &self,
+        topic: &str,
+        payload: Payload,
+        options: Dict,
+    ) -> Result<Option<u64>, Error> {
+        let shared = self.shared();
+        let acknowledge = options
+            .get("acknowledge")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        let build = |request| Message::Publish {
+            request,
+            options,
+            topic: topic.to_owned(),
+            payload,
+        };
+        if !acknowledge {
+            shared.request(build, |_, _| {}).await?;
+            return Ok(None);
+        }
+        let (tx, rx) = oneshot::channel();
+        let request = shared
+            .request(build, |state, request| state.add_publish(request, tx))
+            .await?;
+        shared
+            .wait(RequestKind::Publish, request, rx)
+            .await
+            .map(Some)
+    }
+
+    /// Subscribes to `topic` (exact match).
+    pub async fn subscribe(&self, topic: &str) -> Result<Subscription, Error> {
+        self.subscribe_with(topic, Dict::new()).await
+    }
+
+    /// Subscribes with `SUBSCRIBE.Options` (e.g. `match: "prefix"`).
+    ///
+    /// Several subscriptions of this session to the same topic each receive every
+    /// event, even though the router keeps one subscription for them.
+    pub async fn subscribe_with(&self, topic: &str, options: Dict) -> Result<Subscription, Error> {
+        let shared = self.shared();
+        let local = shared.next_local();
+        let (events, events_rx) = mpsc::channel(shared.queue_capacity());
+        let (reply, rx) = oneshot::channel();
+        let request = shared
+            .request(
+                |request| Message::Subscribe {
+                    request,
+                    options,
+                    topic: topic.to_owned(),
+                },
+                |state, request| {
+                    state.add_subscribe(
+                        request,
+                        PendingSubscribe {
+                            local,
+                            events,
+                            reply,
+                        },
+                    )
+                },
+            )
+            .await?;
+        let id = shared.wait(RequestKind::Subscribe, request, rx).await?;
+        Ok(Subscription::new(id, local, events_rx, shared.clone()))
+    }
+
+    /// Registers `procedure` (exact match, single callee).
+    pub async fn register(&self, procedure: &str) -> Result<Registration, Error> {
+        self.register_with(procedure, Dict::new()).await
+    }
+
+    /// Registers with `REGISTER.Options` (e.g. `match`, `invoke`).
+    pub async fn register_with(
+        &self,
+        procedure: &str,
+        options: Dict,
+    ) -> Result<Registration, Error> {
+        let shared = self.shared();
+        let local = shared.next_local();
+        let (invocations, invocations_rx) = mpsc::channel(shared.queue_capacity());
+        let (reply, rx) = oneshot::channel();
+        let request = shared
+            .request(
+                |request| Message::Register {
+                    request,
+                    options,
+                    procedure: procedure.to_owned(),
+                },
+                |state, request| {
+                    state.add_register(
+                        request,
+                        PendingRegister {
+                            local,
+                            invocations,
+                            reply,
+                        },
+                    )
+                },
+            )
+            .await?;
+        let id = shared.wait(RequestKind::Register, request, rx).await?;
+        Ok(Registration::new(id, local, invocations_rx, shared.clone()))
+    }
+
+    /// Registers `procedure` and answers every invocation with `handler`.
+    ///
+    /// `handler(args, kwargs)` runs in its own task for each invocation (so calls
+    /// are served concurrently) and returns `Ok((args, kwargs))` for a YIELD or
+    /// `Err((error_uri, args, kwargs))` for an ERROR. A handler that panics answers
+    /// `wamp.error.runtime_error`.
+    ///
+    /// ```no_run
+    /// # async fn demo(session: wamp_client::Session) -> Result<(), wamp_client::Error> {
+    /// use wamp_client::{Dict, Value};
+    /// let handle = session
+    ///     .register_fn("com.example.add", |args: Vec<Value>, _kwargs: Dict| async move {
+    ///         match (args.first().and_then(Value::as_i64), args.get(1).and_then(Value::as_i64)) {
+    ///             (Some(a), Some(b)) => Ok((vec![Value::from(a + b)], Dict::new())),
+    ///             _ => Err(("wamp.error.invalid_argument".to_owned(), vec![], Dict::new())),
+    ///         }
+    ///     })
+    ///     .await?;
+    /// # handle.unregister().await
+    /// # }
+    /// ```
+    ///
+    /// Dropping the returned handle does *not* unregister: the procedure stays
+    /// registered until [`RegistrationHandle::unregister`] or the session ends.
+    pub async fn register_fn<F, Fut>(
+        &self,
+        procedure: &str,
+        handler: F,
+    ) -> Result<RegistrationHandle, Error>
+    where
+        F: Fn(Vec<Value>, Dict) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = HandlerResult> + Send + 'static,
+    {
+        let registration = self.register(procedure).await?;
+        Ok(RegistrationHandle::spawn(registration, handler))
+    }
+
+    /// Leaves the realm: sends GOODBYE `wamp.close.normal`, waits (at most
+    /// [`LEAVE_TIMEOUT`]) for the router's GOODBYE, and closes the connection.
+    ///
+    /// Errors: [`Error::Closed`] if the session was already over or the connection
+    /// dropped instead of an answer, [`Error::Abort`] if the router aborted,
+    /// [`Error::Timeout`] if it did not answer in time (the connection is cut).
+    pub async fn leave(&self) -> Result<(), Error> {
+        let shared = self.shared();
+        {
+            let mut state = shared.state.lock();
+            if !state.is_established() {
+                return Err(Error::Closed);
+            }
+            state.phase = Phase::ShuttingDown;
+        }
+        shared
+            .send_unchecked(&Message::goodbye(error_uri::CLOSE_NORMAL), false)
+            .await?;
+        match tokio::time::timeout(LEAVE_TIMEOUT, shared.closed()).await {
+            Ok(CloseReason::Left | CloseReason::Goodbye { .. }) => Ok(()),
+            Ok(CloseReason::Abort { reason, message }) => Err(Error::Abort { reason, message }),
+            Ok(CloseReason::TransportLost) => Err(Error::Closed),
+            Err(_) => {
+                shared.control.send_replace(Control::Now);
+                let _ = shared.closed().await;
+                Err(Error::Timeout)
+            }
+        }
+    }
+
+    /// Drops the connection at once, without GOODBYE (the router sees the transport
+    /// go away). Resolves when the session has ended.
+    pub async fn disconnect(&self) {
+        self.shared().control.send_replace(Control::Now);
+        let _ = self.shared().closed().await;
+    }
+
+    /// Resolves when the session has ended, with the reason.
+    pub async fn closed(&self) -> CloseReason {
+        self.shared().closed().await
+    }
+
+    /// Whether the session has ended.
+    pub fn is_closed(&self) -> bool {
+        self.shared().closed.borrow().is_some()
+    }
+
+    /// How the session ended, if it has.
+    pub fn close_reason(&self) -> Option<CloseReason> {
+        self.shared().closed.borrow().clone()
+    }
+
+    /// Sends `message` exactly as given (for tests: invalid sequences, foreign
+    /// request IDs, HELLO within a session…). The client's bookkeeping does not see
+    /// it, so replies to it are ignored, and the RawSocket size limit is not
+    /// checked. Fails only when the session is over.
+    pub async fn send_raw(&self, message: Message) -> Result<(), Error> {
+        if self.is_closed() {
+            return Err(Error::Closed);
+        }
+        self.shared().send_unchecked(&message, false).await
+    }
+}
+
+/// Opens the transport, sends HELLO and waits for WELCOME.
+async fn join(
+    endpoint: &Endpoint,
+    realm: &str,
+    options: &ConnectOptions,
+) -> Result<(Connection, u64, Dict), Error> {
+    let serializer = options.serializer;
+    let mut connection = transport::connect(endpoint, serializer, options.max_message_size).await?;
+    async fn send(
+        connection: &mut Connection,
+        serializer: Serializer,
+        message: &Message,
+    ) -> Result<(), Error> {
+        let bytes =
+            wamp_proto::encode(message, serializer).map_err(|e| Error::Encode(e.to_string()))?;
+        connection.writer.feed(Outgoing::Message(bytes)).await?;
+        connection.writer.flush().await
+    }
+    send(&mut connection, serializer, &options.hello(realm)).await?;
+    loop {
+        let bytes = match connection.reader.next().await? {
+            None => {
+                return Err(Error::Io(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "the router closed the connection before WELCOME",
+                )))
+            }
+            Some(Incoming::Ping(payload)) => {
+                connection.writer.feed(Outgoing::Pong(payload)).await?;
+                connection.writer.flush().await?;
+                continue;
+            }
+            Some(Incoming::Message(bytes)) => bytes,
+        };
+        let violation = match wamp_proto::decode(serializer, &bytes) {
+            Ok(Message::Welcome { session, details }) => {
+                return Ok((connection, session, details));
+            }
+            Ok(Message::Abort {
+                details, reason, ..
+            }) => {
+                return Err(Error::Abort {
+                    reason,
+                    message: message_of(&details),
+                })
+            }
+            Ok(Message::Challenge { method, .. }) => {
+                let text =
+                    format!("the router asks for {method:?} authentication, which this client does not support");
+                let reason = "wamp.error.cannot_authenticate";
+                let _ = send(&mut connection, serializer, &Message::abort(reason, &text)).await;
+                let _ = connection.writer.close().await;
+                return Err(Error::Abort {
+                    reason: reason.to_owned(),
+                    message: Some(text),
+                });
+            }
+            Ok(other) => format!("{} before WELCOME", other.message_type().name()),
+            Err(e) => format!("cannot decode the router's answer to HELLO: {e}"),
+        };
+        let _ = send(
+            &mut connection,
+            serializer,
+            &Message::abort(error_uri::PROTOCOL_VIOLATION, &violation),
+        )
+        .await;
+        let _ = connection.writer.close().await;
+        return Err(Error::Protocol(violation));
+    }
+}

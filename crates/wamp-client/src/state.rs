@@ -1,0 +1,937 @@
+//! A session's bookkeeping, without I/O: pending requests, subscriptions and
+//! registrations, and what to do with each message the router sends.
+//!
+//! The session's reader task feeds every decoded message to [`State::on_message`] under
+//! the state lock. Replies to requests complete their oneshot channels right there;
+//! whatever needs an `.await` (delivering an EVENT or INVOCATION into a bounded
+//! channel, sending a reply) comes back as an [`Action`] for the reader to carry out
+//! after releasing the lock.
+
+use std::collections::HashMap;
+
+use tokio::sync::{mpsc, oneshot};
+use wamp_proto::{error_uri, Dict, Message, MessageType, Payload, Value};
+
+use crate::error::{message_of, CloseReason, Error};
+use crate::pubsub::Event;
+use crate::rpc::{CallResult, Invocation};
+
+/// Where the session is in its lifecycle.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// WELCOME received; requests may be sent.
+    Established,
+    /// We sent GOODBYE and wait for the router's; nothing else may be sent, and
+    /// everything but GOODBYE and ABORT is ignored.
+    ShuttingDown,
+    /// The session is over.
+    Closed(CloseReason),
+}
+
+/// A request waiting for SUBSCRIBED: where to put the subscription's events.
+pub(crate) struct PendingSubscribe {
+    pub local: u64,
+    pub events: mpsc::Sender<Event>,
+    pub reply: oneshot::Sender<Result<u64, Error>>,
+}
+
+/// A request waiting for REGISTERED: where to put the registration's invocations.
+pub(crate) struct PendingRegister {
+    pub local: u64,
+    pub invocations: mpsc::Sender<Invocation>,
+    pub reply: oneshot::Sender<Result<u64, Error>>,
+}
+
+/// The kinds of request that wait for a reply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum RequestKind {
+    Call,
+    Publish,
+    Subscribe,
+    Unsubscribe,
+    Register,
+    Unregister,
+}
+
+/// One local [`Subscription`](crate::Subscription) on a router subscription.
+pub(crate) struct LocalSubscriber {
+    pub local: u64,
+    pub events: mpsc::Sender<Event>,
+}
+
+/// The local [`Registration`](crate::Registration) of a router registration.
+pub(crate) struct LocalCallee {
+    pub local: u64,
+    pub invocations: mpsc::Sender<Invocation>,
+}
+
+/// What the reader must do after [`State::on_message`].
+pub(crate) enum Action {
+    /// Nothing more.
+    Nothing,
+    /// Deliver an EVENT to each local subscriber of its subscription.
+    Events {
+        targets: Vec<mpsc::Sender<Event>>,
+        event: Event,
+    },
+    /// Deliver an INVOCATION to the registration's callee.
+    Invoke {
+        target: mpsc::Sender<Invocation>,
+        invocation: InvocationData,
+    },
+    /// An INVOCATION for a registration we do not (or no longer) hold: answer ERROR.
+    RefuseInvocation { request: u64 },
+    /// The session ends; send `reply` (our GOODBYE) first, if any.
+    Close {
+        reason: CloseReason,
+        reply: Option<Message>,
+    },
+    /// The router broke the protocol: ABORT with `wamp.error.protocol_violation`.
+    Violation(String),
+}
+
+/// An INVOCATION's contents, before it is bound to its session.
+#[derive(Debug)]
+pub(crate) struct InvocationData {
+    pub request: u64,
+    pub registration: u64,
+    pub details: Dict,
+    pub payload: Payload,
+    pub args: Vec<Value>,
+    pub kwargs: Dict,
+}
+
+/// The bookkeeping of one session.
+pub(crate) struct State {
+    pub phase: Phase,
+    calls: HashMap<u64, oneshot::Sender<Result<CallResult, Error>>>,
+    publishes: HashMap<u64, oneshot::Sender<Result<u64, Error>>>,
+    subscribes: HashMap<u64, PendingSubscribe>,
+    unsubscribes: HashMap<u64, oneshot::Sender<Result<(), Error>>>,
+    registers: HashMap<u64, PendingRegister>,
+    unregisters: HashMap<u64, oneshot::Sender<Result<(), Error>>>,
+    /// Router subscription id → local subscribers.
+    subscriptions: HashMap<u64, Vec<LocalSubscriber>>,
+    /// Router registration id → local callee.
+    registrations: HashMap<u64, LocalCallee>,
+    next_local: u64,
+}
+
+/// How the session ends when the router breaks the protocol: the client's ABORT.
+pub(crate) fn violation(text: &str) -> CloseReason {
+    CloseReason::Abort {
+        reason: error_uri::PROTOCOL_VIOLATION.into(),
+        message: Some(text.to_owned()),
+    }
+}
+
+/// Decodes a payload into positional and keyword arguments. A non-list `Arguments`
+/// element (payload transparency) becomes the only positional argument.
+pub(crate) fn decode_args(payload: &Payload) -> Result<(Vec<Value>, Dict), String> {
+    let elements = payload.elements().map_err(|e| e.to_string())?;
+    let args = match elements.args {
+        None => Vec::new(),
+        Some(Value::List(list)) => list,
+        Some(other) => vec![other],
+    };
+    Ok((args, elements.kwargs.unwrap_or_default()))
+}
+
+impl State {
+    /// A freshly established session.
+    pub(crate) fn new() -> State {
+        State {
+            phase: Phase::Established,
+            calls: HashMap::new(),
+            publishes: HashMap::new(),
+            subscribes: HashMap::new(),
+            unsubscribes: HashMap::new(),
+            registers: HashMap::new(),
+            unregisters: HashMap::new(),
+            subscriptions: HashMap::new(),
+            registrations: HashMap::new(),
+            next_local: 0,
+        }
+    }
+
+    /// Whether requests may be sent.
+    pub(crate) fn is_established(&self) -> bool {
+        self.phase == Phase::Established
+    }
+
+    /// A fresh id for a local subscription or registration handle.
+    pub(crate) fn next_local(&mut self) -> u64 {
+        self.next_local += 1;
+        self.next_local
+    }
+
+    /// Number of requests waiting for a reply.
+    #[cfg(test)]
+    pub(crate) fn pending_count(&self) -> usize {
+        self.calls.len()
+            + self.publishes.len()
+            + self.subscribes.len()
+            + self.unsubscribes.len()
+            + self.registers.len()
+            + self.unregisters.len()
+    }
+
+    pub(crate) fn add_call(
+        &mut self,
+        request: u64,
+        reply: oneshot::Sender<Result<CallResult, Error>>,
+    ) {
+        self.calls.insert(request, reply);
+    }
+
+    pub(crate) fn add_publish(&mut self, request: u64, reply: oneshot::Sender<Result<u64, Error>>) {
+        self.publishes.insert(request, reply);
+    }
+
+    pub(crate) fn add_subscribe(&mut self, request: u64, pending: PendingSubscribe) {
+        self.subscribes.insert(request, pending);
+    }
+
+    pub(crate) fn add_unsubscribe(
+        &mut self,
+        request: u64,
+        reply: oneshot::Sender<Result<(), Error>>,
+    ) {
+        self.unsubscribes.insert(request, reply);
+    }
+
+    pub(crate) fn add_register(&mut self, request: u64, pending: PendingRegister) {
+        self.registers.insert(request, pending);
+    }
+
+    pub(crate) fn add_unregister(
+        &mut self,
+        request: u64,
+        reply: oneshot::Sender<Result<(), Error>>,
+    ) {
+        self.unregisters.insert(request, reply);
+    }
+
+    /// Forgets a pending request whose caller stopped waiting.
+    pub(crate) fn forget(&mut self, kind: RequestKind, request: u64) {
+        match kind {
+            RequestKind::Call => drop(self.calls.remove(&request)),
+            RequestKind::Publish => drop(self.publishes.remove(&request)),
+            RequestKind::Subscribe => drop(self.subscribes.remove(&request)),
+            RequestKind::Unsubscribe => drop(self.unsubscribes.remove(&request)),
+            RequestKind::Register => drop(self.registers.remove(&request)),
+            RequestKind::Unregister => drop(self.unregisters.remove(&request)),
+        }
+    }
+
+    /// Removes local subscriber `local` of router subscription `subscription`.
+    /// Returns `true` if it was the last one, so the router subscription should go.
+    pub(crate) fn remove_subscriber(&mut self, subscription: u64, local: u64) -> bool {
+        let Some(subscribers) = self.subscriptions.get_mut(&subscription) else {
+            return false;
+        };
+        let before = subscribers.len();
+        subscribers.retain(|s| s.local != local);
+        if subscribers.len() == before {
+            return false;
+        }
+        if subscribers.is_empty() {
+            self.subscriptions.remove(&subscription);
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Removes the local callee `local` of registration `registration`. Returns `true`
+    /// if it was there, so the router registration should go.
+    pub(crate) fn remove_callee(&mut self, registration: u64, local: u64) -> bool {
+        match self.registrations.get(&registration) {
+            Some(callee) if callee.local == local => {
+                self.registrations.remove(&registration);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Ends the session: records `reason`, fails every pending request and drops the
+    /// event and invocation channels (so subscriptions and registrations end).
+    /// Does nothing if the session is already closed.
+    pub(crate) fn close(&mut self, reason: &CloseReason) {
+        if matches!(self.phase, Phase::Closed(_)) {
+            return;
+        }
+        self.phase = Phase::Closed(reason.clone());
+        fn err<T>(reason: &CloseReason) -> Result<T, Error> {
+            Err(Error::from_close(reason))
+        }
+        for (_, tx) in self.calls.drain() {
+            let _ = tx.send(err(reason));
+        }
+        for (_, tx) in self.publishes.drain() {
+            let _ = tx.send(err(reason));
+        }
+        for (_, p) in self.subscribes.drain() {
+            let _ = p.reply.send(err(reason));
+        }
+        for (_, tx) in self.unsubscribes.drain() {
+            let _ = tx.send(err(reason));
+        }
+        for (_, p) in self.registers.drain() {
+            let _ = p.reply.send(err(reason));
+        }
+        for (_, tx) in self.unregisters.drain() {
+            let _ = tx.send(err(reason));
+        }
+        self.subscriptions.clear();
+        self.registrations.clear();
+    }
+
+    /// Handles one message from the router. When the session ends (GOODBYE, ABORT,
+    /// a protocol violation) the state is closed at once, so that nothing more is
+    /// sent after our GOODBYE or ABORT.
+    pub(crate) fn on_message(&mut self, message: Message) -> Action {
+        let action = self.dispatch(message);
+        match &action {
+            Action::Close { reason, .. } => self.close(reason),
+            Action::Violation(text) => self.close(&violation(text)),
+            _ => {}
+        }
+        action
+    }
+
+    fn dispatch(&mut self, message: Message) -> Action {
+        match self.phase {
+            Phase::Closed(_) => return Action::Nothing,
+            Phase::ShuttingDown => {
+                return match message {
+                    Message::Goodbye { .. } => Action::Close {
+                        reason: CloseReason::Left,
+                        reply: None,
+                    },
+                    Message::Abort {
+                        details, reason, ..
+                    } => Action::Close {
+                        reason: CloseReason::Abort {
+                            reason,
+                            message: message_of(&details),
+                        },
+                        reply: None,
+                    },
+                    // Spec: after sending GOODBYE, everything else is ignored.
+                    _ => Action::Nothing,
+                };
+            }
+            Phase::Established => {}
+        }
+        match message {
+            Message::Abort {
+                details, reason, ..
+            } => Action::Close {
+                reason: CloseReason::Abort {
+                    reason,
+                    message: message_of(&details),
+                },
+                reply: None,
+            },
+            Message::Goodbye { details, reason } => Action::Close {
+                reason: CloseReason::Goodbye {
+                    reason,
+                    message: message_of(&details),
+                },
+                reply: Some(Message::goodbye(error_uri::CLOSE_GOODBYE_AND_OUT)),
+            },
+            Message::Error {
+                request_type,
+                request,
+                error,
+                payload,
+                ..
+            } => self.on_error(request_type, request, error, &payload),
+            Message::Result {
+                request,
+                details,
+                payload,
+            } => {
+                if let Some(tx) = self.calls.remove(&request) {
+                    let result = decode_args(&payload)
+                        .map(|(args, kwargs)| CallResult {
+                            args,
+                            kwargs,
+                            details,
+                        })
+                        .map_err(|e| Error::Protocol(format!("RESULT payload: {e}")));
+                    let _ = tx.send(result);
+                }
+                Action::Nothing
+            }
+            Message::Published {
+                request,
+                publication,
+            } => {
+                if let Some(tx) = self.publishes.remove(&request) {
+                    let _ = tx.send(Ok(publication));
+                }
+                Action::Nothing
+            }
+            Message::Subscribed {
+                request,
+                subscription,
+            } => {
+                if let Some(p) = self.subscribes.remove(&request) {
+                    if p.reply.send(Ok(subscription)).is_ok() {
+                        self.subscriptions
+                            .entry(subscription)
+                            .or_default()
+                            .push(LocalSubscriber {
+                                local: p.local,
+                                events: p.events,
+                            });
+                    }
+                }
+                Action::Nothing
+            }
+            Message::Unsubscribed {
+                request: 0,
+                details,
+            } => {
+                // Revocation: the router ended the subscription.
+                if let Some(id) = details
+                    .as_ref()
+                    .and_then(|d| d.get("subscription"))
+                    .and_then(Value::as_u64)
+                {
+                    self.subscriptions.remove(&id);
+                }
+                Action::Nothing
+            }
+            Message::Unsubscribed { request, .. } => {
+                if let Some(tx) = self.unsubscribes.remove(&request) {
+                    let _ = tx.send(Ok(()));
+                }
+                Action::Nothing
+            }
+            Message::Registered {
+                request,
+                registration,
+            } => {
+                if let Some(p) = self.registers.remove(&request) {
+                    if p.reply.send(Ok(registration)).is_ok() {
+                        self.registrations.insert(
+                            registration,
+                            LocalCallee {
+                                local: p.local,
+                                invocations: p.invocations,
+                            },
+                        );
+                    }
+                }
+                Action::Nothing
+            }
+            Message::Unregistered {
+                request: 0,
+                details,
+            } => {
+                if let Some(id) = details
+                    .as_ref()
+                    .and_then(|d| d.get("registration"))
+                    .and_then(Value::as_u64)
+                {
+                    self.registrations.remove(&id);
+                }
+                Action::Nothing
+            }
+            Message::Unregistered { request, .. } => {
+                if let Some(tx) = self.unregisters.remove(&request) {
+                    let _ = tx.send(Ok(()));
+                }
+                Action::Nothing
+            }
+            Message::Event {
+                subscription,
+                publication,
+                details,
+                payload,
+            } => {
+                let Some(subscribers) = self.subscriptions.get(&subscription) else {
+                    // Late event for a subscription we just dropped.
+                    return Action::Nothing;
+                };
+                let targets: Vec<_> = subscribers.iter().map(|s| s.events.clone()).collect();
+                let (args, kwargs) = decode_args(&payload).unwrap_or_else(|e| {
+                    tracing::warn!("EVENT payload cannot be decoded: {e}");
+                    Default::default()
+                });
+                Action::Events {
+                    targets,
+                    event: Event {
+                        subscription,
+                        publication,
+                        args,
+                        kwargs,
+                        details,
+                        payload,
+                    },
+                }
+            }
+            Message::Invocation {
+                request,
+                registration,
+                details,
+                payload,
+            } => {
+                let Some(callee) = self.registrations.get(&registration) else {
+                    return Action::RefuseInvocation { request };
+                };
+                let (args, kwargs) = decode_args(&payload).unwrap_or_else(|e| {
+                    tracing::warn!("INVOCATION payload cannot be decoded: {e}");
+                    Default::default()
+                });
+                Action::Invoke {
+                    target: callee.invocations.clone(),
+                    invocation: InvocationData {
+                        request,
+                        registration,
+                        details,
+                        payload,
+                        args,
+                        kwargs,
+                    },
+                }
+            }
+            // Call canceling is not announced, so this should not come; nothing to stop.
+            Message::Interrupt { .. } => Action::Nothing,
+            other => Action::Violation(format!(
+                "{} is not allowed from a router in an established session",
+                other.message_type().name()
+            )),
+        }
+    }
+
+    fn on_error(
+        &mut self,
+        request_type: MessageType,
+        request: u64,
+        uri: String,
+        payload: &Payload,
+    ) -> Action {
+        let (args, kwargs) = decode_args(payload).unwrap_or_else(|e| {
+            tracing::warn!("ERROR payload cannot be decoded: {e}");
+            Default::default()
+        });
+        let error = Error::Wamp { uri, args, kwargs };
+        match request_type {
+            MessageType::Call => {
+                if let Some(tx) = self.calls.remove(&request) {
+                    let _ = tx.send(Err(error));
+                }
+            }
+            MessageType::Publish => {
+                if let Some(tx) = self.publishes.remove(&request) {
+                    let _ = tx.send(Err(error));
+                }
+            }
+            MessageType::Subscribe => {
+                if let Some(p) = self.subscribes.remove(&request) {
+                    let _ = p.reply.send(Err(error));
+                }
+            }
+            MessageType::Unsubscribe => {
+                if let Some(tx) = self.unsubscribes.remove(&request) {
+                    let _ = tx.send(Err(error));
+                }
+            }
+            MessageType::Register => {
+                if let Some(p) = self.registers.remove(&request) {
+                    let _ = p.reply.send(Err(error));
+                }
+            }
+            MessageType::Unregister => {
+                if let Some(tx) = self.unregisters.remove(&request) {
+                    let _ = tx.send(Err(error));
+                }
+            }
+            other => {
+                return Action::Violation(format!(
+                    "ERROR for a {} request cannot go to a client",
+                    other.name()
+                ))
+            }
+        }
+        Action::Nothing
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wamp_proto::dict;
+
+    fn call_pending(state: &mut State, id: u64) -> oneshot::Receiver<Result<CallResult, Error>> {
+        let (tx, rx) = oneshot::channel();
+        state.add_call(id, tx);
+        rx
+    }
+
+    fn subscribe_pending(
+        state: &mut State,
+        id: u64,
+    ) -> (
+        oneshot::Receiver<Result<u64, Error>>,
+        mpsc::Receiver<Event>,
+        u64,
+    ) {
+        let (reply, rx) = oneshot::channel();
+        let (events, erx) = mpsc::channel(4);
+        let local = state.next_local();
+        state.add_subscribe(
+            id,
+            PendingSubscribe {
+                local,
+                events,
+                reply,
+            },
+        );
+        (rx, erx, local)
+    }
+
+    #[test]
+    fn result_completes_the_matching_call() {
+        let mut st = State::new();
+        let mut r1 = call_pending(&mut st, 1);
+        let mut r2 = call_pending(&mut st, 2);
+        let action = st.on_message(Message::Result {
+            request: 2,
+            details: Dict::new(),
+            payload: Payload::new(vec![Value::from(5)], dict! {"k" => "v"}),
+        });
+        assert!(matches!(action, Action::Nothing));
+        let res = r2.try_recv().expect("reply").expect("ok");
+        assert_eq!(res.args, vec![Value::from(5)]);
+        assert_eq!(res.kwargs, dict! {"k" => "v"});
+        assert!(r1.try_recv().is_err());
+        // A duplicate or unknown RESULT is ignored.
+        assert!(matches!(
+            st.on_message(Message::Result {
+                request: 2,
+                details: Dict::new(),
+                payload: Payload::empty()
+            }),
+            Action::Nothing
+        ));
+        assert_eq!(st.pending_count(), 1);
+    }
+
+    #[test]
+    fn error_fails_the_matching_request_by_type() {
+        let mut st = State::new();
+        let mut call = call_pending(&mut st, 1);
+        let (ptx, mut prx) = oneshot::channel();
+        st.add_publish(1, ptx);
+        st.on_message(Message::error(
+            MessageType::Publish,
+            1,
+            "wamp.error.not_authorized",
+            Payload::from_args(vec![Value::from("no")]),
+        ));
+        assert!(
+            call.try_recv().is_err(),
+            "the CALL with the same id is untouched"
+        );
+        match prx.try_recv().expect("reply") {
+            Err(Error::Wamp { uri, args, .. }) => {
+                assert_eq!(uri, "wamp.error.not_authorized");
+                assert_eq!(args, vec![Value::from("no")]);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        st.on_message(Message::error(
+            MessageType::Call,
+            1,
+            "wamp.error.no_such_procedure",
+            Payload::empty(),
+        ));
+        let err = call.try_recv().expect("reply").expect_err("error");
+        assert_eq!(err.uri(), Some("wamp.error.no_such_procedure"));
+    }
+
+    #[test]
+    fn error_for_invocation_is_a_violation() {
+        let mut st = State::new();
+        let action = st.on_message(Message::error(
+            MessageType::Invocation,
+            1,
+            "x.y",
+            Payload::empty(),
+        ));
+        assert!(matches!(action, Action::Violation(_)));
+    }
+
+    #[test]
+    fn events_reach_every_local_subscriber() {
+        let mut st = State::new();
+        let (mut a_reply, _a_events, _) = subscribe_pending(&mut st, 1);
+        let (mut b_reply, _b_events, b_local) = subscribe_pending(&mut st, 2);
+        st.on_message(Message::Subscribed {
+            request: 1,
+            subscription: 77,
+        });
+        st.on_message(Message::Subscribed {
+            request: 2,
+            subscription: 77,
+        });
+        assert_eq!(a_reply.try_recv().expect("a").expect("ok"), 77);
+        assert_eq!(b_reply.try_recv().expect("b").expect("ok"), 77);
+        let event = Message::Event {
+            subscription: 77,
+            publication: 9,
+            details: Dict::new(),
+            payload: Payload::from_args(vec![Value::from("hi")]),
+        };
+        match st.on_message(event.clone()) {
+            Action::Events { targets, event } => {
+                assert_eq!(targets.len(), 2);
+                assert_eq!(event.publication, 9);
+                assert_eq!(event.args, vec![Value::from("hi")]);
+            }
+            _ => panic!("expected events"),
+        }
+        // Removing one subscriber keeps the router subscription for the other.
+        assert!(!st.remove_subscriber(77, b_local));
+        match st.on_message(event.clone()) {
+            Action::Events { targets, .. } => assert_eq!(targets.len(), 1),
+            _ => panic!("expected events"),
+        }
+        assert!(!st.remove_subscriber(77, 12345), "unknown local");
+        assert!(st.remove_subscriber(77, 1), "last subscriber");
+        assert!(matches!(st.on_message(event), Action::Nothing));
+    }
+
+    #[test]
+    fn subscribed_after_the_subscriber_gave_up_installs_nothing() {
+        let mut st = State::new();
+        let (reply, _events, _) = subscribe_pending(&mut st, 1);
+        drop(reply);
+        st.on_message(Message::Subscribed {
+            request: 1,
+            subscription: 5,
+        });
+        let event = Message::Event {
+            subscription: 5,
+            publication: 1,
+            details: Dict::new(),
+            payload: Payload::empty(),
+        };
+        assert!(matches!(st.on_message(event), Action::Nothing));
+    }
+
+    #[test]
+    fn revocation_ends_a_subscription() {
+        let mut st = State::new();
+        let (_reply, _events, _) = subscribe_pending(&mut st, 1);
+        st.on_message(Message::Subscribed {
+            request: 1,
+            subscription: 5,
+        });
+        st.on_message(Message::Unsubscribed {
+            request: 0,
+            details: Some(dict! {"subscription" => 5u64, "reason" => "wamp.x"}),
+        });
+        let event = Message::Event {
+            subscription: 5,
+            publication: 1,
+            details: Dict::new(),
+            payload: Payload::empty(),
+        };
+        assert!(matches!(st.on_message(event), Action::Nothing));
+    }
+
+    #[test]
+    fn invocations_go_to_the_registration_and_unknown_ones_are_refused() {
+        let mut st = State::new();
+        let (reply, mut reply_rx) = oneshot::channel();
+        let (invocations, _inv_rx) = mpsc::channel(4);
+        let local = st.next_local();
+        st.add_register(
+            3,
+            PendingRegister {
+                local,
+                invocations,
+                reply,
+            },
+        );
+        st.on_message(Message::Registered {
+            request: 3,
+            registration: 40,
+        });
+        assert_eq!(reply_rx.try_recv().expect("reply").expect("ok"), 40);
+        // INVOCATION ids need not be sequential.
+        for request in [1000, 7, 123456] {
+            match st.on_message(Message::Invocation {
+                request,
+                registration: 40,
+                details: dict! {"caller" => 5u64},
+                payload: Payload::new(vec![], dict! {"a" => 1}),
+            }) {
+                Action::Invoke { invocation, .. } => {
+                    assert_eq!(invocation.request, request);
+                    assert_eq!(invocation.kwargs, dict! {"a" => 1});
+                    assert_eq!(invocation.details, dict! {"caller" => 5u64});
+                }
+                _ => panic!("expected an invocation"),
+            }
+        }
+        assert!(matches!(
+            st.on_message(Message::Invocation {
+                request: 8,
+                registration: 41,
+                details: Dict::new(),
+                payload: Payload::empty(),
+            }),
+            Action::RefuseInvocation { request: 8 }
+        ));
+        assert!(!st.remove_callee(40, local + 1));
+        assert!(st.remove_callee(40, local));
+        assert!(matches!(
+            st.on_message(Message::Invocation {
+                request: 9,
+                registration: 40,
+                details: Dict::new(),
+                payload: Payload::empty(),
+            }),
+            Action::RefuseInvocation { request: 9 }
+        ));
+    }
+
+    #[test]
+    fn goodbye_from_router_is_answered_and_closes() {
+        let mut st = State::new();
+        match st.on_message(Message::Goodbye {
+            details: dict! {"message" => "bye"},
+            reason: "wamp.close.system_shutdown".into(),
+        }) {
+            Action::Close { reason, reply } => {
+                assert_eq!(
+                    reason,
+                    CloseReason::Goodbye {
+                        reason: "wamp.close.system_shutdown".into(),
+                        message: Some("bye".into())
+                    }
+                );
+                assert_eq!(reply, Some(Message::goodbye("wamp.close.goodbye_and_out")));
+            }
+            _ => panic!("expected close"),
+        }
+    }
+
+    #[test]
+    fn shutting_down_ignores_all_but_goodbye_and_abort() {
+        let mut st = State::new();
+        let mut call = call_pending(&mut st, 1);
+        st.phase = Phase::ShuttingDown;
+        assert!(matches!(
+            st.on_message(Message::Result {
+                request: 1,
+                details: Dict::new(),
+                payload: Payload::empty()
+            }),
+            Action::Nothing
+        ));
+        assert!(matches!(
+            st.on_message(Message::Hello {
+                realm: "r".into(),
+                details: Dict::new()
+            }),
+            Action::Nothing
+        ));
+        match st.on_message(Message::goodbye("wamp.close.goodbye_and_out")) {
+            Action::Close { reason, reply } => {
+                assert_eq!(reason, CloseReason::Left);
+                assert!(reply.is_none());
+            }
+            _ => panic!("expected close"),
+        }
+        st.close(&CloseReason::Left);
+        assert!(matches!(call.try_recv(), Ok(Err(Error::Closed))));
+    }
+
+    #[test]
+    fn close_fails_everything_pending() {
+        let mut st = State::new();
+        let mut call = call_pending(&mut st, 1);
+        let (mut sub, mut events, _) = subscribe_pending(&mut st, 2);
+        let (tx, mut unsub) = oneshot::channel();
+        st.add_unsubscribe(3, tx);
+        let reason = CloseReason::Abort {
+            reason: "wamp.error.system_shutdown".into(),
+            message: None,
+        };
+        st.close(&reason);
+        assert_eq!(st.phase, Phase::Closed(reason.clone()));
+        assert_eq!(st.pending_count(), 0);
+        for err in [
+            call.try_recv().expect("call").expect_err("err"),
+            sub.try_recv().expect("sub").expect_err("err"),
+            unsub.try_recv().expect("unsub").expect_err("err"),
+        ] {
+            assert_eq!(err.uri(), Some("wamp.error.system_shutdown"));
+        }
+        // The pending subscription's channel sender is gone.
+        assert!(events.try_recv().is_err());
+        // Closing again changes nothing.
+        st.close(&CloseReason::TransportLost);
+        assert_eq!(st.phase, Phase::Closed(reason));
+        assert!(matches!(
+            st.on_message(Message::goodbye("x")),
+            Action::Nothing
+        ));
+    }
+
+    #[test]
+    fn router_only_messages_from_the_router_are_violations() {
+        for message in [
+            Message::Welcome {
+                session: 1,
+                details: Dict::new(),
+            },
+            Message::Hello {
+                realm: "r".into(),
+                details: Dict::new(),
+            },
+            Message::Challenge {
+                method: "ticket".into(),
+                extra: Dict::new(),
+            },
+            Message::Call {
+                request: 1,
+                options: Dict::new(),
+                procedure: "p".into(),
+                payload: Payload::empty(),
+            },
+        ] {
+            let mut st = State::new();
+            assert!(matches!(st.on_message(message), Action::Violation(_)));
+        }
+    }
+
+    #[test]
+    fn forgotten_requests_are_dropped() {
+        let mut st = State::new();
+        let _call = call_pending(&mut st, 1);
+        st.forget(RequestKind::Call, 1);
+        assert_eq!(st.pending_count(), 0);
+        st.forget(RequestKind::Unregister, 99);
+    }
+
+    #[test]
+    fn opaque_payload_is_one_argument() {
+        let payload = Payload::opaque(bytes::Bytes::from_static(b"\x01\x02"));
+        let (args, kwargs) = decode_args(&payload).expect("decode");
+        assert_eq!(
+            args,
+            vec![Value::Bytes(bytes::Bytes::from_static(b"\x01\x02"))]
+        );
+        assert!(kwargs.is_empty());
+    }
+}
