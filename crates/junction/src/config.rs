@@ -23,6 +23,9 @@
 //! max_message_size = 16777216
 //! outbox_max_messages = 65536
 //! outbox_max_bytes = 67108864
+//! slow_consumer = "disconnect"  # or "drop": what a full outbox does to EVENTs
+//! calls_per_caller = 10000      # calls one session may have waiting
+//! calls_per_callee = 10000      # invocations one callee may have unanswered
 //!
 //! [runtime]
 //! worker_threads = 2          # 0: a single-threaded runtime
@@ -33,7 +36,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use wamp_proto::uri::UriRule;
-use wamp_router::{OutboxLimits, RealmConfig, RouterConfig};
+use wamp_router::{CallLimits, OutboxLimits, RealmConfig, RouterConfig, SlowConsumerPolicy};
 
 /// The default WebSocket (and shared RawSocket) address.
 pub const DEFAULT_ADDRESS: &str = "127.0.0.1:8080";
@@ -117,19 +120,39 @@ pub enum UriCheck {
 pub struct Limits {
     /// Largest message accepted or sent, in bytes.
     pub max_message_size: usize,
-    /// Most messages queued for one session before it is disconnected.
+    /// Most messages queued for one session (see `slow_consumer`).
     pub outbox_max_messages: usize,
-    /// Most bytes queued for one session before it is disconnected.
+    /// Most bytes queued for one session (see `slow_consumer`).
     pub outbox_max_bytes: usize,
+    /// What happens when an EVENT does not fit in a session's outbox.
+    pub slow_consumer: SlowConsumer,
+    /// Most calls one session may have waiting for a result.
+    pub calls_per_caller: usize,
+    /// Most invocations one callee may have unanswered.
+    pub calls_per_callee: usize,
+}
+
+/// The slow-consumer policy.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SlowConsumer {
+    /// Close the connection and free its queue.
+    Disconnect,
+    /// Drop the EVENTs that do not fit (counted and logged); keep the session.
+    Drop,
 }
 
 impl Default for Limits {
     fn default() -> Self {
         let outbox = OutboxLimits::default();
+        let calls = CallLimits::default();
         Limits {
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             outbox_max_messages: outbox.max_messages,
             outbox_max_bytes: outbox.max_bytes,
+            slow_consumer: SlowConsumer::Disconnect,
+            calls_per_caller: calls.per_caller,
+            calls_per_callee: calls.per_callee,
         }
     }
 }
@@ -260,6 +283,16 @@ impl Config {
                 "limits.max_message_size must be at least 512 bytes".into(),
             ));
         }
+        let l = &self.limits;
+        if l.outbox_max_messages == 0
+            || l.outbox_max_bytes < l.max_message_size
+            || l.calls_per_caller == 0
+            || l.calls_per_callee == 0
+        {
+            return Err(ConfigError::Invalid(
+                "limits: outbox_max_messages, calls_per_caller and calls_per_callee must be at least 1, and outbox_max_bytes at least max_message_size".into(),
+            ));
+        }
         for l in &self.listeners {
             if let Listener::Websocket { path, .. } = l {
                 if !path.starts_with('/') {
@@ -289,6 +322,14 @@ impl Config {
             outbox: OutboxLimits {
                 max_messages: self.limits.outbox_max_messages,
                 max_bytes: self.limits.outbox_max_bytes,
+                slow_consumer: match self.limits.slow_consumer {
+                    SlowConsumer::Disconnect => SlowConsumerPolicy::Disconnect,
+                    SlowConsumer::Drop => SlowConsumerPolicy::DropEvents,
+                },
+            },
+            calls: CallLimits {
+                per_caller: self.limits.calls_per_caller,
+                per_callee: self.limits.calls_per_callee,
             },
         }
     }

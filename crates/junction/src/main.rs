@@ -133,7 +133,9 @@ fn build_config(args: &ServeArgs) -> anyhow::Result<Config> {
 fn init_logging(args: &ServeArgs) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&args.log_level));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match args.log_format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
@@ -143,6 +145,11 @@ fn init_logging(args: &ServeArgs) {
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let config = build_config(&args)?;
     init_logging(&args);
+    // Each connection is a file descriptor: take all the process may have.
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => tracing::debug!(limit, "open file limit"),
+        Err(e) => tracing::warn!(error = %e, "cannot raise the open file limit"),
+    }
     let runtime = if config.runtime.worker_threads == 0 {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()

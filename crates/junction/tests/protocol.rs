@@ -327,6 +327,7 @@ async fn a_subscriber_that_stops_reading_is_disconnected_and_others_keep_their_e
     let router = TestRouter::start_with(|c| {
         c.limits.outbox_max_messages = 64;
         c.limits.outbox_max_bytes = 256 * 1024;
+        c.limits.max_message_size = 64 * 1024;
     })
     .await;
     // The slow subscriber subscribes, then never reads again.

@@ -216,3 +216,147 @@ async fn tables_are_empty_once_everyone_has_left() {
     assert_eq!(stats, wamp_router::RealmStats::default());
     tokio::time::sleep(Duration::from_millis(10)).await;
 }
+
+/// Calls started against a callee that never answers, each spawned so they stay in
+/// flight; returns once the router has `expected` calls pending.
+async fn fill_with_unanswered_calls(
+    router: &TestRouter,
+    caller: &wamp_client::Session,
+    procedure: &str,
+    expected: usize,
+) -> Vec<tokio::task::JoinHandle<Result<wamp_client::CallResult, wamp_client::Error>>> {
+    let mut pending = Vec::new();
+    for _ in 0..expected {
+        let caller = caller.clone();
+        let procedure = procedure.to_owned();
+        pending.push(tokio::spawn(async move {
+            caller.call(&procedure, vec![], Dict::new()).await
+        }));
+    }
+    router.wait_for_stats(|s| s.pending_calls == expected).await;
+    pending
+}
+
+fn error_uri(result: Result<wamp_client::CallResult, wamp_client::Error>) -> String {
+    match result {
+        Err(e) => e.uri().unwrap_or_default().to_owned(),
+        Ok(r) => panic!("expected an error, got {r:?}"),
+    }
+}
+
+#[tokio::test]
+async fn register_concurrency_bounds_the_calls_a_silent_callee_holds() {
+    let router = TestRouter::start().await;
+    let callee = router.join().await;
+    // A callee that takes invocations and never answers.
+    let _reg = callee
+        .register_with("com.example.silent", dict! {"concurrency" => 2})
+        .await
+        .expect("register");
+    let caller = router.join().await;
+    let pending = fill_with_unanswered_calls(&router, &caller, "com.example.silent", 2).await;
+    let refused = within(
+        "call over the limit",
+        caller.call("com.example.silent", vec![], Dict::new()),
+    )
+    .await;
+    assert_eq!(error_uri(refused), "crossbar.error.max_concurrency_reached");
+    // The held calls end when the callee goes, and nothing stays behind.
+    callee.disconnect().await;
+    for call in pending {
+        let outcome = within("held call ends", call).await.expect("task");
+        assert_eq!(error_uri(outcome), "wamp.error.canceled");
+    }
+    router
+        .wait_for_stats(|s| s.pending_calls == 0 && s.registrations == 0)
+        .await;
+}
+
+#[tokio::test]
+async fn invalid_register_concurrency_is_a_protocol_violation() {
+    // A known option of the wrong type or range is a malformed message: the session
+    // ends with `protocol_violation`, the router carries on.
+    let router = TestRouter::start().await;
+    for bad in [Value::from(0), Value::from("two"), Value::from(-1)] {
+        let callee = router.join().await;
+        let err = callee
+            .register_with("com.example.bad", dict! {"concurrency" => bad.clone()})
+            .await
+            .expect_err("refused");
+        assert_eq!(err.uri(), Some("wamp.error.protocol_violation"), "{bad:?}");
+    }
+    let fine = router.join().await;
+    fine.register_with("com.example.ok", dict! {"concurrency" => 1})
+        .await
+        .expect("a valid concurrency is accepted");
+}
+
+#[tokio::test]
+async fn router_bounds_calls_per_callee_and_per_caller() {
+    let router = TestRouter::start_with(|c| {
+        c.limits.calls_per_callee = 3;
+        c.limits.calls_per_caller = 5;
+    })
+    .await;
+    let silent = router.join().await;
+    let _a = silent
+        .register("com.example.silent.a")
+        .await
+        .expect("register");
+    let _b = silent
+        .register("com.example.silent.b")
+        .await
+        .expect("register");
+    let other = router.join().await;
+    let _c = other
+        .register("com.example.silent.c")
+        .await
+        .expect("register");
+
+    let caller = router.join().await;
+    let mut held = fill_with_unanswered_calls(&router, &caller, "com.example.silent.a", 3).await;
+    // The callee holds 3 invocations, across its registrations.
+    let refused = within(
+        "call to a busy callee",
+        caller.call("com.example.silent.b", vec![], Dict::new()),
+    )
+    .await;
+    assert_eq!(error_uri(refused), "crossbar.error.max_concurrency_reached");
+    // The caller may hold 5 in all; the other callee takes 2 more, then no more.
+    held.extend(fill_with_unanswered_calls(&router, &caller, "com.example.silent.c", 5).await);
+    let refused = within(
+        "call over the caller's limit",
+        caller.call("com.example.silent.c", vec![], Dict::new()),
+    )
+    .await;
+    assert_eq!(error_uri(refused), "junction.error.too_many_calls");
+    // Another caller is not affected by the first one's limit.
+    let second = router.join().await;
+    let mut answering = other
+        .register("com.example.answer")
+        .await
+        .expect("register");
+    tokio::spawn(async move {
+        while let Some(inv) = answering.next().await {
+            inv.yield_result(vec![Value::from("ok")], Dict::new())
+                .await
+                .expect("yield");
+        }
+    });
+    let ok = within(
+        "unrelated call",
+        second.call("com.example.answer", vec![], Dict::new()),
+    )
+    .await
+    .expect("answered");
+    assert_eq!(ok.args, vec![Value::from("ok")]);
+    // When the caller leaves, its calls stop counting against the callees.
+    caller.disconnect().await;
+    for call in held {
+        call.abort();
+    }
+    router.wait_for_stats(|s| s.pending_calls == 0).await;
+    let third = router.join().await;
+    let again = fill_with_unanswered_calls(&router, &third, "com.example.silent.a", 3).await;
+    assert_eq!(again.len(), 3);
+}

@@ -131,7 +131,7 @@ impl Broker {
                 }
             });
             let outcome = match bytes {
-                Some(b) => receiver.send_encoded(b.clone()),
+                Some(b) => receiver.send_event(b.clone()),
                 None => Err(SendError::Encode("payload".into())),
             };
             match outcome {

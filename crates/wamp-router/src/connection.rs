@@ -14,11 +14,19 @@ use wamp_proto::message::{Id, MessageType};
 use wamp_proto::uri::{is_valid_uri, MatchPolicy};
 use wamp_proto::{decode, dict, random_id, Dict, Message, Payload, Serializer, Value};
 
-use crate::dealer::{PendingCall, RegisterError};
+use crate::dealer::{CallRefused, PendingCall, RegisterError};
 use crate::outbox::Outbox;
 use crate::realm::Realm;
 use crate::session::SessionHandle;
-use crate::Router;
+use crate::{CallLimits, Router};
+
+/// A CALL refused because its callee has as many invocations in flight as it accepts
+/// (`REGISTER.Options.concurrency`, or the router's per-callee bound). The URI is
+/// Crossbar.io's, so clients written for it understand it.
+pub const MAX_CONCURRENCY_REACHED: &str = "crossbar.error.max_concurrency_reached";
+
+/// A CALL refused because the caller has as many calls in flight as the router allows.
+pub const TOO_MANY_CALLS: &str = "junction.error.too_many_calls";
 
 /// What the transport should do after a message was handled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -416,8 +424,13 @@ impl Connection {
                     );
                     return Flow::Continue;
                 }
+                // The message parser has checked that it is an integer ≥ 1.
+                let concurrency = options
+                    .get("concurrency")
+                    .and_then(Value::as_u64)
+                    .map(|n| usize::try_from(n).unwrap_or(usize::MAX));
                 let mut dealer = j.realm.dealer.lock();
-                match dealer.register(&procedure, &j.handle) {
+                match dealer.register(&procedure, &j.handle, concurrency) {
                     Ok(registration) => {
                         j.registrations.insert(registration);
                         let _ = j.handle.send(&Message::Registered {
@@ -474,7 +487,14 @@ impl Connection {
                     );
                     return Flow::Continue;
                 }
-                let outcome = call(&j.realm, &j.handle, request, &procedure, payload);
+                let outcome = call(
+                    &j.realm,
+                    &self.router.call_limits,
+                    &j.handle,
+                    request,
+                    &procedure,
+                    payload,
+                );
                 if let Err((uri, text)) = outcome {
                     self.link.error(MessageType::Call, request, uri, &text);
                 }
@@ -574,6 +594,7 @@ fn unsupported_match(options: &Dict) -> Option<String> {
 /// Routes a CALL to its callee. On failure returns the error URI and text for the caller.
 fn call(
     realm: &Realm,
+    limits: &CallLimits,
     caller: &Arc<SessionHandle>,
     request: Id,
     procedure: &str,
@@ -603,15 +624,34 @@ fn call(
             ))
         }
     };
-    dealer.start_call(
-        callee.id,
+    let started = dealer.start_call(
         invocation,
         PendingCall {
             caller: caller.clone(),
+            callee: callee.clone(),
             call_request: request,
             registration,
         },
+        limits,
     );
+    match started {
+        Ok(()) => {}
+        Err(CallRefused::CallerBusy) => {
+            return Err((
+                TOO_MANY_CALLS,
+                format!(
+                    "this session already has {} calls in flight",
+                    limits.per_caller
+                ),
+            ))
+        }
+        Err(CallRefused::CalleeBusy) => {
+            return Err((
+                MAX_CONCURRENCY_REACHED,
+                format!("the callee of '{procedure}' has as many calls in flight as it accepts"),
+            ))
+        }
+    }
     // If the callee's queue refuses it, the callee is on its way out and its
     // departure ends this call with `canceled`.
     let _ = callee.send_encoded(bytes);

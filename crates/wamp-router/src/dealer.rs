@@ -1,12 +1,14 @@
 //! The dealer's tables: procedures, their registrations, and calls in flight.
 
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use wamp_proto::message::Id;
 use wamp_proto::random_id;
 
 use crate::session::SessionHandle;
+use crate::CallLimits;
 
 /// One registration: a procedure and the callee that serves it.
 pub struct Registration {
@@ -14,12 +16,18 @@ pub struct Registration {
     pub procedure: String,
     /// The session that registered it.
     pub callee: Arc<SessionHandle>,
+    /// Most invocations of this registration in flight at once (`REGISTER.Options.concurrency`).
+    pub concurrency: Option<usize>,
+    /// Invocations of this registration in flight.
+    pub in_flight: usize,
 }
 
 /// A call waiting for its callee's YIELD or ERROR.
 pub struct PendingCall {
     /// Who called.
     pub caller: Arc<SessionHandle>,
+    /// Who was invoked.
+    pub callee: Arc<SessionHandle>,
     /// The caller's CALL request id (RESULT and ERROR mirror it).
     pub call_request: Id,
     /// The registration that was invoked.
@@ -42,12 +50,22 @@ pub enum RegisterError {
     AlreadyExists,
 }
 
+/// Why a call could not be started.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CallRefused {
+    /// The caller has as many calls in flight as it may.
+    CallerBusy,
+    /// The callee (or its registration) has as many invocations in flight as it may.
+    CalleeBusy,
+}
+
 impl Dealer {
     /// Registers `procedure` for `callee`.
     pub fn register(
         &mut self,
         procedure: &str,
         callee: &Arc<SessionHandle>,
+        concurrency: Option<usize>,
     ) -> Result<Id, RegisterError> {
         if self.by_procedure.contains_key(procedure) {
             return Err(RegisterError::AlreadyExists);
@@ -64,6 +82,8 @@ impl Dealer {
             Registration {
                 procedure: procedure.to_owned(),
                 callee: callee.clone(),
+                concurrency,
+                in_flight: 0,
             },
         );
         Ok(id)
@@ -87,14 +107,49 @@ impl Dealer {
         self.registrations.get(&id).map(|r| (id, r))
     }
 
-    /// Records a call in flight.
-    pub fn start_call(&mut self, callee: Id, invocation: Id, call: PendingCall) {
-        self.pending.insert((callee, invocation), call);
+    /// Records a call in flight, unless a bound says no: the caller's and callee's
+    /// in-flight limits (`limits`) and the registration's `concurrency`.
+    pub fn start_call(
+        &mut self,
+        invocation: Id,
+        call: PendingCall,
+        limits: &CallLimits,
+    ) -> Result<(), CallRefused> {
+        let callee = &call.callee;
+        let Some(reg) = self.registrations.get_mut(&call.registration) else {
+            return Err(CallRefused::CalleeBusy);
+        };
+        if call.caller.calls_in_flight.load(Ordering::Relaxed) >= limits.per_caller {
+            return Err(CallRefused::CallerBusy);
+        }
+        if callee.invocations_in_flight.load(Ordering::Relaxed) >= limits.per_callee
+            || reg.concurrency.is_some_and(|max| reg.in_flight >= max)
+        {
+            return Err(CallRefused::CalleeBusy);
+        }
+        reg.in_flight += 1;
+        call.caller.calls_in_flight.fetch_add(1, Ordering::Relaxed);
+        callee.invocations_in_flight.fetch_add(1, Ordering::Relaxed);
+        self.pending.insert((callee.id, invocation), call);
+        Ok(())
     }
 
     /// Takes the pending call a callee's YIELD or ERROR answers.
     pub fn finish_call(&mut self, callee: Id, invocation: Id) -> Option<PendingCall> {
-        self.pending.remove(&(callee, invocation))
+        let call = self.pending.remove(&(callee, invocation))?;
+        self.release(&call);
+        Some(call)
+    }
+
+    /// Undoes a started call's counts.
+    fn release(&mut self, call: &PendingCall) {
+        if let Some(reg) = self.registrations.get_mut(&call.registration) {
+            reg.in_flight = reg.in_flight.saturating_sub(1);
+        }
+        call.caller.calls_in_flight.fetch_sub(1, Ordering::Relaxed);
+        call.callee
+            .invocations_in_flight
+            .fetch_sub(1, Ordering::Relaxed);
     }
 
     /// Removes everything a leaving session held. Returns the calls that were waiting
@@ -117,10 +172,14 @@ impl Dealer {
             .map(|(k, _)| *k)
             .collect();
         for key in keys {
-            if let Some(call) = self.pending.remove(&key) {
-                if key.0 == session && call.caller.id != session {
-                    orphaned.push(call);
-                }
+            let Some(call) = self.pending.remove(&key) else {
+                continue;
+            };
+            // A leaving caller's calls no longer count against their callee: its
+            // answer will be dropped.
+            self.release(&call);
+            if key.0 == session && call.caller.id != session {
+                orphaned.push(call);
             }
         }
         orphaned

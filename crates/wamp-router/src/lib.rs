@@ -29,7 +29,7 @@ use wamp_proto::error_uri::CLOSE_SYSTEM_SHUTDOWN;
 use wamp_proto::{Message, Serializer};
 
 pub use connection::{Connection, Flow};
-pub use outbox::{CloseCause, Drained, Outbox, OutboxLimits};
+pub use outbox::{CloseCause, Drained, Outbox, OutboxLimits, PushError, SlowConsumerPolicy};
 pub use realm::{Realm, RealmConfig, RealmStats};
 
 /// The agent string sent in WELCOME.
@@ -42,6 +42,28 @@ pub struct RouterConfig {
     pub realms: Vec<RealmConfig>,
     /// Bounds of each session's outbound queue.
     pub outbox: OutboxLimits,
+    /// Bounds on calls in flight.
+    pub calls: CallLimits,
+}
+
+/// Bounds on calls in flight, so a callee that stops answering (or a caller that
+/// never waits) cannot grow the router's call table without limit. A CALL over a
+/// bound gets an ERROR at once.
+#[derive(Clone, Copy, Debug)]
+pub struct CallLimits {
+    /// Most calls one session may have waiting for results.
+    pub per_caller: usize,
+    /// Most invocations one callee may have unanswered.
+    pub per_callee: usize,
+}
+
+impl Default for CallLimits {
+    fn default() -> Self {
+        CallLimits {
+            per_caller: 10_000,
+            per_callee: 10_000,
+        }
+    }
 }
 
 impl Default for RouterConfig {
@@ -50,6 +72,7 @@ impl Default for RouterConfig {
         RouterConfig {
             realms: vec![RealmConfig::new("realm1")],
             outbox: OutboxLimits::default(),
+            calls: CallLimits::default(),
         }
     }
 }
@@ -58,6 +81,7 @@ impl Default for RouterConfig {
 pub struct Router {
     realms: RwLock<HashMap<String, Arc<Realm>>>,
     outbox_limits: OutboxLimits,
+    pub(crate) call_limits: CallLimits,
     shutting_down: AtomicBool,
 }
 
@@ -72,6 +96,7 @@ impl Router {
         Arc::new(Router {
             realms: RwLock::new(realms),
             outbox_limits: config.outbox,
+            call_limits: config.calls,
             shutting_down: AtomicBool::new(false),
         })
     }

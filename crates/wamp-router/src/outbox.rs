@@ -1,10 +1,11 @@
 //! A session's outbound queue: routing code appends encoded frames from any thread;
 //! the connection's writer drains everything queued in one batch.
 //!
-//! The queue is bounded in messages and bytes. When a push would exceed the bound,
-//! the outbox is marked overflowed and closed: the connection ends with a reason
-//! rather than letting a slow reader grow the router's memory. The writer is woken
-//! only on the first push after it went idle, so a burst costs one wake-up.
+//! The queue is bounded in messages and bytes, so a peer that reads slowly (or not at
+//! all) never grows the router's memory without limit. What happens at the bound is
+//! the [`SlowConsumerPolicy`]: either the connection is closed and its queue freed, or
+//! EVENTs for it are dropped and counted while the session lives on. The writer is
+//! woken only on the first push after it went idle, so a burst costs one wake-up.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll, Waker};
@@ -19,6 +20,8 @@ pub struct OutboxLimits {
     pub max_messages: usize,
     /// Most bytes queued at once.
     pub max_bytes: usize,
+    /// What happens when an EVENT would exceed the bounds.
+    pub slow_consumer: SlowConsumerPolicy,
 }
 
 impl Default for OutboxLimits {
@@ -26,8 +29,22 @@ impl Default for OutboxLimits {
         OutboxLimits {
             max_messages: 64 * 1024,
             max_bytes: 64 * 1024 * 1024,
+            slow_consumer: SlowConsumerPolicy::Disconnect,
         }
     }
+}
+
+/// What the router does with a session whose outbound queue is full.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SlowConsumerPolicy {
+    /// Close the connection and free its queue. The session's calls end as if it
+    /// had left.
+    #[default]
+    Disconnect,
+    /// Drop EVENTs that do not fit, counting them, and keep the session. Other
+    /// messages (RESULTs, INVOCATIONs, replies) may use twice the bounds before the
+    /// connection is closed as with `Disconnect`.
+    DropEvents,
 }
 
 /// Why a frame was not queued.
@@ -39,6 +56,10 @@ pub enum PushError {
     /// The queue was full; the outbox is now closed.
     #[error("session outbox overflowed")]
     Overflow,
+    /// The queue was full and the policy is to drop EVENTs: this one was dropped,
+    /// the session carries on.
+    #[error("session outbox full: event dropped")]
+    EventDropped,
 }
 
 /// What the writer got from [`Outbox::poll_drain`].
@@ -88,29 +109,56 @@ impl Outbox {
         }
     }
 
-    /// Queues one frame. On overflow the outbox closes itself.
+    /// Queues one frame that must be delivered (a reply, RESULT, INVOCATION...).
+    /// On overflow the outbox closes itself and frees its queue.
     pub fn push(&self, frame: Bytes) -> Result<(), PushError> {
-        let waker = {
-            let mut s = self.state.lock();
-            if s.closed.is_some() {
-                return Err(PushError::Closed);
-            }
-            if s.queue.len() >= self.limits.max_messages
-                || s.queued_bytes + frame.len() > self.limits.max_bytes
-            {
-                s.closed = Some(CloseCause::Overflow);
-                self.dropped.fetch_add(1, Ordering::Relaxed);
-                let waker = s.waker.take();
-                drop(s);
-                if let Some(w) = waker {
-                    w.wake();
-                }
-                return Err(PushError::Overflow);
-            }
-            s.queued_bytes += frame.len();
-            s.queue.push(frame);
-            s.waker.take()
+        let headroom = match self.limits.slow_consumer {
+            SlowConsumerPolicy::Disconnect => 1,
+            SlowConsumerPolicy::DropEvents => 2,
         };
+        self.push_bounded(frame, headroom, false)
+    }
+
+    /// Queues an EVENT: at the bound it is dropped or the connection closed, as the
+    /// [`SlowConsumerPolicy`] says.
+    pub fn push_event(&self, frame: Bytes) -> Result<(), PushError> {
+        let drop_on_full = self.limits.slow_consumer == SlowConsumerPolicy::DropEvents;
+        self.push_bounded(frame, 1, drop_on_full)
+    }
+
+    fn push_bounded(
+        &self,
+        frame: Bytes,
+        headroom: usize,
+        drop_on_full: bool,
+    ) -> Result<(), PushError> {
+        let mut s = self.state.lock();
+        if s.closed.is_some() {
+            return Err(PushError::Closed);
+        }
+        let full = s.queue.len() >= self.limits.max_messages.saturating_mul(headroom)
+            || s.queued_bytes + frame.len() > self.limits.max_bytes.saturating_mul(headroom);
+        if full {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            if drop_on_full {
+                return Err(PushError::EventDropped);
+            }
+            s.closed = Some(CloseCause::Overflow);
+            // Nothing queued will be written any more: free it now.
+            let queue = std::mem::take(&mut s.queue);
+            s.queued_bytes = 0;
+            let waker = s.waker.take();
+            drop(s);
+            drop(queue);
+            if let Some(w) = waker {
+                w.wake();
+            }
+            return Err(PushError::Overflow);
+        }
+        s.queued_bytes += frame.len();
+        s.queue.push(frame);
+        let waker = s.waker.take();
+        drop(s);
         if let Some(w) = waker {
             w.wake();
         }
@@ -152,7 +200,8 @@ impl Outbox {
         self.state.lock().closed.is_some()
     }
 
-    /// Frames refused because the queue was full.
+    /// Frames refused because the queue was full (dropped EVENTs, and the frame
+    /// that overflowed it).
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
     }
@@ -188,6 +237,18 @@ impl Outbox {
             _ => s.waker = Some(cx.waker().clone()),
         }
         Poll::Pending
+    }
+
+    /// Appends whatever was queued since the last drain to `batch`, without waiting.
+    /// Returns how many frames were added.
+    pub fn drain_more(&self, batch: &mut Vec<Bytes>) -> usize {
+        let mut s = self.state.lock();
+        let added = s.queue.len();
+        if added > 0 {
+            batch.append(&mut s.queue);
+            s.queued_bytes = 0;
+        }
+        added
     }
 
     /// Waits until the queue overflows.
@@ -238,6 +299,7 @@ mod tests {
         let outbox = Outbox::new(OutboxLimits {
             max_messages: 2,
             max_bytes: 1000,
+            ..OutboxLimits::default()
         });
         outbox.push(Bytes::from_static(b"a")).expect("1");
         outbox.push(Bytes::from_static(b"b")).expect("2");
@@ -251,14 +313,10 @@ mod tests {
         );
         assert!(outbox.is_closed());
         assert_eq!(outbox.dropped(), 1);
+        // The queue was freed at once: nothing is left to write.
         let waker = Waker::noop();
         let mut cx = Context::from_waker(waker);
         let mut batch = Vec::new();
-        assert_eq!(
-            outbox.poll_drain(&mut cx, &mut batch),
-            Poll::Ready(Drained::Frames)
-        );
-        batch.clear();
         assert_eq!(
             outbox.poll_drain(&mut cx, &mut batch),
             Poll::Ready(Drained::Closed(CloseCause::Overflow))
@@ -270,6 +328,7 @@ mod tests {
         let outbox = Outbox::new(OutboxLimits {
             max_messages: 100,
             max_bytes: 4,
+            ..OutboxLimits::default()
         });
         outbox.push(Bytes::from_static(b"abc")).expect("fits");
         assert_eq!(
@@ -294,5 +353,45 @@ mod tests {
             Poll::Ready(Drained::Frames)
         );
         assert_eq!(batch, vec![Bytes::from_static(b"bye")]);
+    }
+
+    #[test]
+    fn drop_policy_drops_events_and_keeps_the_session() {
+        let outbox = Outbox::new(OutboxLimits {
+            max_messages: 2,
+            max_bytes: 1000,
+            slow_consumer: SlowConsumerPolicy::DropEvents,
+        });
+        outbox.push_event(Bytes::from_static(b"e1")).expect("1");
+        outbox.push_event(Bytes::from_static(b"e2")).expect("2");
+        assert_eq!(
+            outbox.push_event(Bytes::from_static(b"e3")),
+            Err(PushError::EventDropped)
+        );
+        assert!(!outbox.is_closed());
+        assert_eq!(outbox.dropped(), 1);
+        // Replies get headroom beyond the event bound, then overflow closes.
+        outbox.push(Bytes::from_static(b"r1")).expect("headroom 1");
+        outbox.push(Bytes::from_static(b"r2")).expect("headroom 2");
+        assert_eq!(
+            outbox.push(Bytes::from_static(b"r3")),
+            Err(PushError::Overflow)
+        );
+        assert!(outbox.is_closed());
+    }
+
+    #[test]
+    fn disconnect_policy_closes_on_an_event_overflow() {
+        let outbox = Outbox::new(OutboxLimits {
+            max_messages: 1,
+            max_bytes: 1000,
+            slow_consumer: SlowConsumerPolicy::Disconnect,
+        });
+        outbox.push_event(Bytes::from_static(b"e1")).expect("1");
+        assert_eq!(
+            outbox.push_event(Bytes::from_static(b"e2")),
+            Err(PushError::Overflow)
+        );
+        assert!(outbox.is_closed());
     }
 }

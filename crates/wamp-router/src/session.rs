@@ -1,7 +1,7 @@
 //! What the rest of the router knows about an established session: its identity and
 //! how to reach it.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -27,6 +27,10 @@ pub struct SessionHandle {
     outbox: Arc<Outbox>,
     /// Last INVOCATION request id sent to this session (router → callee direction).
     last_invocation: AtomicU64,
+    /// Calls this session made that wait for a result (changed under the dealer lock).
+    pub(crate) calls_in_flight: AtomicUsize,
+    /// Invocations sent to this session that it has not answered (ditto).
+    pub(crate) invocations_in_flight: AtomicUsize,
 }
 
 /// Why a message did not reach a session.
@@ -66,6 +70,8 @@ impl SessionHandle {
             authmethod: auth.2,
             outbox,
             last_invocation: AtomicU64::new(0),
+            calls_in_flight: AtomicUsize::new(0),
+            invocations_in_flight: AtomicUsize::new(0),
         }
     }
 
@@ -104,13 +110,46 @@ impl SessionHandle {
     /// Queues already-encoded bytes (which must be in this session's serializer).
     pub fn send_encoded(&self, bytes: Bytes) -> Result<(), SendError> {
         let bytes = self.check_size(bytes)?;
-        self.outbox.push(bytes).map_err(SendError::from)
+        let outcome = self.outbox.push(bytes);
+        if outcome == Err(PushError::Overflow) {
+            tracing::warn!(
+                session = self.id,
+                authid = %self.authid,
+                "session is not reading: its queue overflowed and it is disconnected"
+            );
+        }
+        outcome.map_err(SendError::from)
+    }
+
+    /// Queues an already-encoded EVENT. When the session's queue is full the
+    /// outbox's slow-consumer policy decides: drop it (counted) or disconnect.
+    pub fn send_event(&self, bytes: Bytes) -> Result<(), SendError> {
+        let bytes = self.check_size(bytes)?;
+        let outcome = self.outbox.push_event(bytes);
+        match outcome {
+            Err(PushError::EventDropped) if self.outbox.dropped() == 1 => tracing::warn!(
+                session = self.id,
+                authid = %self.authid,
+                "subscriber is not keeping up: its queue is full and EVENTs are being dropped"
+            ),
+            Err(PushError::Overflow) => tracing::warn!(
+                session = self.id,
+                authid = %self.authid,
+                "subscriber is not keeping up: its queue overflowed and it is disconnected"
+            ),
+            _ => {}
+        }
+        outcome.map_err(SendError::from)
+    }
+
+    /// EVENTs dropped because the session's queue was full.
+    pub fn events_dropped(&self) -> u64 {
+        self.outbox.dropped()
     }
 
     /// Encodes and queues a message.
     pub fn send(&self, message: &Message) -> Result<(), SendError> {
-        let bytes = self.encode(message)?;
-        self.outbox.push(bytes).map_err(SendError::from)
+        self.send_encoded(self.encode(message)?)
     }
 
     /// Sends a last message (GOODBYE, ABORT) and closes the connection after it.

@@ -58,6 +58,11 @@ pub(crate) async fn drive<T: FrameIo>(
     if stopping {
         connection.shutdown();
     }
+    // One future for the whole connection rather than a new one per loop turn.
+    let shutdown_signal = async move {
+        let _ = shutdown.wait_for(|stop| *stop).await;
+    };
+    tokio::pin!(shutdown_signal);
     loop {
         tokio::select! {
             biased;
@@ -79,7 +84,7 @@ pub(crate) async fn drive<T: FrameIo>(
                     break;
                 }
             },
-            _ = shutdown.changed(), if !stopping => {
+            _ = &mut shutdown_signal, if !stopping => {
                 stopping = true;
                 connection.shutdown();
             }

@@ -6,12 +6,17 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+use tokio_tungstenite::tungstenite::protocol::frame::Frame;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::tungstenite::{self, Message as WsMessage, Utf8Bytes};
+use tokio_tungstenite::tungstenite::{self, Message as WsMessage};
 use tokio_tungstenite::WebSocketStream;
 use wamp_proto::Serializer;
 
 use super::{FrameIo, TransportError};
+
+/// Initial read buffer of a WebSocket connection, in bytes.
+const READ_BUFFER_SIZE: usize = 1024;
 
 /// The subprotocols offered, for error texts.
 const OFFERED: &str = "wamp.2.json, wamp.2.msgpack, wamp.2.cbor";
@@ -68,7 +73,11 @@ where
         chosen = Some(serializer);
         Ok(response)
     };
+    // tungstenite zero-fills the unused part of its read buffer before every read
+    // and keeps it allocated for the connection's life: a small buffer keeps both the
+    // per-read cost and the per-connection memory low. It grows for larger messages.
     let config = WebSocketConfig::default()
+        .read_buffer_size(READ_BUFFER_SIZE)
         .max_message_size(Some(max_message_size))
         .max_frame_size(Some(max_message_size));
     let ws =
@@ -121,15 +130,11 @@ where
     }
 
     async fn send_batch(&mut self, frames: &[Bytes]) -> Result<(), TransportError> {
+        // The router's JSON encoder writes UTF-8 only, so text frames are built
+        // directly instead of validating every outgoing message again.
+        let opcode = OpCode::Data(if self.text { Data::Text } else { Data::Binary });
         for frame in frames {
-            let message = if self.text {
-                match Utf8Bytes::try_from(frame.clone()) {
-                    Ok(text) => WsMessage::Text(text),
-                    Err(_) => continue,
-                }
-            } else {
-                WsMessage::Binary(frame.clone())
-            };
+            let message = WsMessage::Frame(Frame::message(frame.clone(), opcode, true));
             self.ws.feed(message).await.map_err(ws_error)?;
         }
         self.ws.flush().await.map_err(ws_error)

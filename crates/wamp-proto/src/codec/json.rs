@@ -1,7 +1,6 @@
 //! JSON: serde_json for parsing and writing values; the element split borrows
 //! `RawValue`s from the input so payload bytes can be sliced without a copy.
 
-use std::fmt::Write as _;
 use std::ops::Range;
 
 use bytes::{BufMut, BytesMut};
@@ -84,7 +83,7 @@ pub(super) fn write_str(out: &mut BytesMut, s: &str) {
 }
 
 pub(super) fn write_u64(out: &mut BytesMut, v: u64) {
-    let _ = write!(out, "{v}");
+    out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
 }
 
 #[cfg(test)]
