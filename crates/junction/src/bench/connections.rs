@@ -21,9 +21,21 @@ use super::{progress_bar, secs, ConnectionsArgs};
 /// Sessions per loopback source address before spreading over more.
 pub const PORTS_PER_SOURCE: usize = 25_000;
 
-/// Raises the soft open-files limit to the hard limit; returns the new soft limit.
-pub fn raise_fd_limit() -> Option<u64> {
+/// Raises the soft open-files limit to the hard limit, and the hard limit too (up to
+/// `/proc/sys/fs/nr_open`) when `wanted` needs more and the process may (root).
+/// Returns the soft limit in force.
+pub fn raise_fd_limit(wanted: u64) -> Option<u64> {
     let (soft, hard) = rlimit::Resource::NOFILE.get().ok()?;
+    if wanted > hard {
+        let ceiling = std::fs::read_to_string("/proc/sys/fs/nr_open")
+            .ok()
+            .and_then(|s| s.trim().parse::<u64>().ok())
+            .unwrap_or(hard);
+        let target = wanted.min(ceiling).max(hard);
+        if rlimit::Resource::NOFILE.set(target, target).is_ok() {
+            return Some(target);
+        }
+    }
     if soft < hard && rlimit::Resource::NOFILE.set(hard, hard).is_ok() {
         return Some(hard);
     }
@@ -38,7 +50,7 @@ pub async fn run(args: &ConnectionsArgs) -> anyhow::Result<Report> {
     let timeout = secs(args.timeout);
     anyhow::ensure!(!timeout.is_zero(), "--timeout must be positive");
     let deadline = tokio::time::Instant::now() + timeout;
-    let fd_limit = raise_fd_limit();
+    let fd_limit = raise_fd_limit(args.sessions as u64 + 1024);
     if let Some(limit) = fd_limit {
         anyhow::ensure!(
             (args.sessions as u64) < limit.saturating_sub(32),

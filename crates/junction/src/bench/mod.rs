@@ -327,7 +327,7 @@ async fn timed_window(common: &CommonArgs, clock: &stats::Clock, scenario: &str)
     tokio::time::sleep(warmup).await;
     let start = stats::CpuSample::take(common.router_pid);
     clock.set(stats::MEASURE);
-    bar.set_message(format!("{scenario}"));
+    bar.set_message(scenario.to_owned());
     tokio::time::sleep(duration).await;
     clock.set(stats::STOP);
     let end = stats::CpuSample::take(common.router_pid);

@@ -427,7 +427,7 @@ pub(crate) fn leading_uints(serializer: Serializer, raw: &[u8]) -> Option<[u64; 
                 return None;
             }
             rest = match head & 0x1f {
-                n if n < 24 && n >= 3 => rest,
+                3..=23 => rest,
                 24 => rest.get(1..)?,
                 25 => rest.get(2..)?,
                 26 => rest.get(4..)?,
