@@ -139,6 +139,8 @@ async fn connections_are_all_open_at_once() {
             "7",
             "--hold",
             "1",
+            "--source-addresses",
+            "3",
         ])
         .await
     });
@@ -149,6 +151,7 @@ async fn connections_are_all_open_at_once() {
     assert_eq!(uint(&report, "sessions"), 60);
     assert_eq!(uint(&report, "sessions_opened"), 60);
     assert_eq!(uint(&report, "errors"), 0, "{report}");
+    assert_eq!(uint(&report, "source_addresses"), 3);
     assert!(report["sessions_per_s"].as_f64().is_some_and(|v| v > 0.0));
     // Closed after the hold.
     let after = router.wait_for_stats(|s| s.sessions == 0).await;
@@ -296,6 +299,6 @@ fn flags_have_the_documented_names_and_defaults() {
         panic!("not connections");
     };
     assert_eq!((c.sessions, c.concurrency), (1000, 50));
-    assert_eq!((c.hold, c.timeout), (0.0, 120.0));
+    assert_eq!((c.hold, c.timeout, c.source_addresses), (0.0, 120.0, 0));
     assert!(junction::bench::parse_args(["b", "rpc", "--serializer", "xml"]).is_err());
 }

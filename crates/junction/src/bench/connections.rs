@@ -60,7 +60,7 @@ pub async fn run(args: &ConnectionsArgs) -> anyhow::Result<Report> {
     }
     let serializer = common.serializer.serializer();
     let target = Arc::new(Target::parse(&common.url).await?);
-    let sources = source_addresses(&target, args.sessions);
+    let sources = source_addresses(&target, args.sessions, args.source_addresses);
 
     let rss_before = common.router_pid.and_then(stats::rss_kib);
     let bar = progress_bar(
@@ -177,17 +177,22 @@ pub async fn run(args: &ConnectionsArgs) -> anyhow::Result<Report> {
 }
 
 /// Local addresses to spread sessions over (empty: let the OS choose).
-fn source_addresses(target: &Target, sessions: usize) -> Vec<IpAddr> {
+fn source_addresses(target: &Target, sessions: usize, forced: usize) -> Vec<IpAddr> {
     let Some(addr) = target.tcp_addr() else {
         return Vec::new();
     };
     let IpAddr::V4(v4) = addr.ip() else {
         return Vec::new();
     };
-    if !v4.is_loopback() || sessions <= PORTS_PER_SOURCE {
+    let count = match forced {
+        0 if sessions <= PORTS_PER_SOURCE => return Vec::new(),
+        0 => sessions.div_ceil(PORTS_PER_SOURCE),
+        n => n,
+    };
+    if !v4.is_loopback() {
         return Vec::new();
     }
-    let count = sessions.div_ceil(PORTS_PER_SOURCE).min(250);
+    let count = count.min(250);
     (1..=count as u8)
         .map(|last| IpAddr::V4(Ipv4Addr::new(127, 0, 0, last)))
         .collect()
