@@ -19,7 +19,7 @@ use super::wire::{Conn, OpenOptions, Target};
 use super::{progress_bar, secs, ConnectionsArgs};
 
 /// Sessions per loopback source address before spreading over more.
-pub const PORTS_PER_SOURCE: usize = 25_000;
+pub const PORTS_PER_SOURCE: usize = 10_000;
 
 /// Raises the soft open-files limit to the hard limit, and the hard limit too (up to
 /// `/proc/sys/fs/nr_open`) when `wanted` needs more and the process may (root).

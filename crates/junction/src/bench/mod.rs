@@ -177,7 +177,7 @@ pub struct ConnectionsArgs {
     #[arg(long, default_value_t = 120.0)]
     pub timeout: f64,
     /// Spread TCP sessions over this many loopback source addresses (127.0.0.1,
-    /// 127.0.0.2, …). 0: automatic (one per 25,000 sessions to a loopback router).
+    /// 127.0.0.2, …). 0: automatic (one per 10,000 sessions to a loopback router).
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub source_addresses: usize,
 }
