@@ -29,6 +29,9 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// Load generator for any WAMP router: rpc, pubsub, latency, connections
+    /// (see docs/bench.md).
+    Bench(junction::bench::BenchArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -81,6 +84,7 @@ fn main() -> anyhow::Result<()> {
             println!("{}: ok", config.display());
             Ok(())
         }
+        Command::Bench(args) => junction::bench::main(args),
     }
 }
 
