@@ -28,7 +28,7 @@
 //! calls_per_callee = 10000      # invocations one callee may have unanswered
 //!
 //! [runtime]
-//! worker_threads = 2          # 0: a single-threaded runtime
+//! worker_threads = 1          # default: half the cores; 0: a single-threaded runtime
 //! ```
 
 use std::net::SocketAddr;
@@ -166,8 +166,15 @@ pub struct Runtime {
 }
 
 impl Default for Runtime {
+    /// Half the machine's cores, at least one. Routing is mostly system calls and
+    /// wake-ups: on 2 cores shared with the clients, one worker routes more per CPU
+    /// second than two, which spend it stealing work from each other (see
+    /// docs/benchmarks.md). Bigger machines get more workers.
     fn default() -> Self {
-        Runtime { worker_threads: 2 }
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Runtime {
+            worker_threads: (cores / 2).max(1),
+        }
     }
 }
 

@@ -239,18 +239,6 @@ impl Outbox {
         Poll::Pending
     }
 
-    /// Appends whatever was queued since the last drain to `batch`, without waiting.
-    /// Returns how many frames were added.
-    pub fn drain_more(&self, batch: &mut Vec<Bytes>) -> usize {
-        let mut s = self.state.lock();
-        let added = s.queue.len();
-        if added > 0 {
-            batch.append(&mut s.queue);
-            s.queued_bytes = 0;
-        }
-        added
-    }
-
     /// Waits until the queue overflows.
     pub async fn overflowed(&self) {
         std::future::poll_fn(|cx| self.poll_overflowed(cx)).await

@@ -31,19 +31,67 @@ pub(super) fn split(bytes: &[u8]) -> Result<Vec<Range<usize>>, DecodeError> {
         }
         None => return Err(DecodeError::Syntax("json: empty input".into())),
     }
-    let raws: Vec<&RawValue> = serde_json::from_slice(bytes).map_err(syntax)?;
-    let base = bytes.as_ptr() as usize;
-    Ok(raws
-        .iter()
-        .map(|raw| {
-            let start = raw.get().as_ptr() as usize - base;
-            start..start + raw.get().len()
-        })
-        .collect())
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let ranges = serde::Deserializer::deserialize_seq(
+        &mut de,
+        ElementRanges {
+            base: bytes.as_ptr() as usize,
+        },
+    )
+    .map_err(syntax)?;
+    de.end().map_err(syntax)?;
+    Ok(ranges)
+}
+
+/// Collects the byte range of each top-level element in one pass, borrowing each
+/// element as a `RawValue` (which serde_json checks but does not decode).
+struct ElementRanges {
+    base: usize,
+}
+
+impl<'de> serde::de::Visitor<'de> for ElementRanges {
+    type Value = Vec<Range<usize>>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a WAMP message (a JSON array)")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut ranges = Vec::with_capacity(8);
+        while let Some(raw) = seq.next_element::<&'de RawValue>()? {
+            let start = raw.get().as_ptr() as usize - self.base;
+            ranges.push(start..start + raw.get().len());
+        }
+        Ok(ranges)
+    }
 }
 
 pub(super) fn decode_value(bytes: &[u8]) -> Result<Value, DecodeError> {
-    serde_json::from_slice(bytes).map_err(syntax)
+    match decode_simple(bytes) {
+        Some(value) => Ok(value),
+        None => serde_json::from_slice(bytes).map_err(syntax),
+    }
+}
+
+/// The shapes most envelope fields take — a plain non-negative integer (type codes,
+/// ids), `{}`, a string without escapes (URIs) — decoded without the general
+/// parser. `None` for anything else, which then goes through serde_json.
+fn decode_simple(bytes: &[u8]) -> Option<Value> {
+    match bytes {
+        [b'{', b'}'] => Some(Value::Dict(Dict::new())),
+        [b'0'] => Some(Value::from_u64(0)),
+        // Up to 19 digits always fits in a u64.
+        [b'1'..=b'9', ..] if bytes.len() <= 19 && bytes.iter().all(u8::is_ascii_digit) => {
+            let n = bytes.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0'));
+            Some(Value::from_u64(n))
+        }
+        [b'"', inner @ .., b'"'] if inner.iter().all(|&b| b != b'\\' && b != b'"' && b >= 0x20) => {
+            std::str::from_utf8(inner)
+                .ok()
+                .map(|s| Value::Str(s.to_owned()))
+        }
+        _ => None,
+    }
 }
 
 /// Decodes comma-separated elements (a payload tail) into values.
@@ -89,6 +137,45 @@ pub(super) fn write_u64(out: &mut BytesMut, v: u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn simple_shapes_decode_as_serde_json_does() {
+        let cases: &[&[u8]] = &[
+            b"0",
+            b"7",
+            b"9007199254740992",
+            b"1234567890123456789",
+            b"12345678901234567890",
+            b"{}",
+            b"\"com.example.topic\"",
+            b"\"\"",
+            b"\"caf\xc3\xa9\"",
+            b"\"with \\\"escape\\\"\"",
+            b"\"\\u0000AAEC\"",
+            b"-1",
+            b"1.5",
+            b"1e3",
+            b"{\"a\":1}",
+            b"[]",
+        ];
+        for case in cases {
+            let general: Value = serde_json::from_slice(case).expect("valid json");
+            assert_eq!(
+                decode_value(case).expect("decodes"),
+                general,
+                "{}",
+                String::from_utf8_lossy(case)
+            );
+        }
+        // Malformed input is refused by both paths.
+        for bad in [&b"\"\xff\""[..], b"\"tab\there\"", b"01"] {
+            assert!(
+                decode_value(bad).is_err(),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
 
     #[test]
     fn split_borrows_element_ranges() {
