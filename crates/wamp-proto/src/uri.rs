@@ -111,10 +111,28 @@ fn component_chars_ok(component: &str, rule: UriRule) -> bool {
 /// `.`-separated components, none of them empty, each made of characters
 /// allowed by `rule`.
 pub fn is_valid_uri(uri: &str, rule: UriRule) -> bool {
-    !uri.is_empty()
-        && uri
-            .split('.')
-            .all(|c| !c.is_empty() && component_chars_ok(c, rule))
+    // Every CALL and PUBLISH is checked: one pass over the bytes for ASCII URIs,
+    // the char-wise rule for the rest.
+    if !uri.is_ascii() {
+        return !uri.is_empty()
+            && uri
+                .split('.')
+                .all(|c| !c.is_empty() && component_chars_ok(c, rule));
+    }
+    let mut component_empty = true;
+    for &b in uri.as_bytes() {
+        if b == b'.' {
+            if component_empty {
+                return false;
+            }
+            component_empty = true;
+        } else if is_component_char(char::from(b), rule) {
+            component_empty = false;
+        } else {
+            return false;
+        }
+    }
+    !component_empty
 }
 
 /// Checks a subscription/registration URI for the given match policy.

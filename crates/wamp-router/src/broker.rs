@@ -11,6 +11,7 @@ use wamp_proto::message::Id;
 use wamp_proto::{random_id, Dict, Message, Payload};
 
 use crate::session::{SendError, SessionHandle};
+use crate::IdMap;
 
 /// One subscription: a topic and its subscribers.
 pub struct Subscription {
@@ -24,7 +25,7 @@ pub struct Subscription {
 #[derive(Default)]
 pub struct Broker {
     by_topic: HashMap<String, Id>,
-    subscriptions: HashMap<Id, Subscription>,
+    subscriptions: IdMap<Id, Subscription>,
 }
 
 /// Counters from one publication's fan-out.

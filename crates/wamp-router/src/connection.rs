@@ -5,7 +5,6 @@
 //! is answered here: session opening and closing, the broker and dealer messages, and
 //! protocol violations, which end this session only.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -18,7 +17,7 @@ use crate::dealer::{CallRefused, PendingCall, RegisterError};
 use crate::outbox::Outbox;
 use crate::realm::Realm;
 use crate::session::SessionHandle;
-use crate::{CallLimits, Router};
+use crate::{CallLimits, IdSet, Router};
 
 /// A CALL refused because its callee has as many invocations in flight as it accepts
 /// (`REGISTER.Options.concurrency`, or the router's per-callee bound). The URI is
@@ -40,8 +39,8 @@ pub enum Flow {
 struct Joined {
     realm: Arc<Realm>,
     handle: Arc<SessionHandle>,
-    subscriptions: HashSet<Id>,
-    registrations: HashSet<Id>,
+    subscriptions: IdSet<Id>,
+    registrations: IdSet<Id>,
 }
 
 enum State {
@@ -267,8 +266,8 @@ impl Connection {
         self.state = State::Joined(Box::new(Joined {
             realm,
             handle,
-            subscriptions: HashSet::new(),
-            registrations: HashSet::new(),
+            subscriptions: IdSet::default(),
+            registrations: IdSet::default(),
         }));
         Flow::Continue
     }

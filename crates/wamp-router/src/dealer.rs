@@ -8,7 +8,7 @@ use wamp_proto::message::Id;
 use wamp_proto::random_id;
 
 use crate::session::SessionHandle;
-use crate::CallLimits;
+use crate::{CallLimits, IdMap};
 
 /// One registration: a procedure and the callee that serves it.
 pub struct Registration {
@@ -38,9 +38,9 @@ pub struct PendingCall {
 #[derive(Default)]
 pub struct Dealer {
     by_procedure: HashMap<String, Id>,
-    registrations: HashMap<Id, Registration>,
+    registrations: IdMap<Id, Registration>,
     /// Keyed by (callee session, INVOCATION request id).
-    pending: HashMap<(Id, Id), PendingCall>,
+    pending: IdMap<(Id, Id), PendingCall>,
 }
 
 /// Why a registration was refused.

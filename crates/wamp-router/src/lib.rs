@@ -32,6 +32,14 @@ pub use connection::{Connection, Flow};
 pub use outbox::{CloseCause, Drained, Outbox, OutboxLimits, PushError, SlowConsumerPolicy};
 pub use realm::{Realm, RealmConfig, RealmStats};
 
+/// Maps keyed by router-chosen ids (random session, subscription and registration
+/// ids; per-callee invocation ids): a fast seeded hash instead of SipHash, which is
+/// kept for maps keyed by URIs that peers choose.
+pub(crate) type IdMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+
+/// A set of router-chosen ids (see [`IdMap`]).
+pub(crate) type IdSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;
+
 /// The agent string sent in WELCOME.
 pub const AGENT: &str = concat!("Junction/", env!("CARGO_PKG_VERSION"));
 

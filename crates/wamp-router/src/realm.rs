@@ -1,6 +1,5 @@
 //! A realm: a routing namespace with its own sessions, broker and dealer.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
@@ -10,6 +9,7 @@ use wamp_proto::uri::UriRule;
 use crate::broker::Broker;
 use crate::dealer::Dealer;
 use crate::session::SessionHandle;
+use crate::IdMap;
 
 /// How a realm is set up.
 #[derive(Clone, Debug)]
@@ -35,7 +35,7 @@ impl RealmConfig {
 pub struct Realm {
     /// The realm's configuration.
     pub config: RealmConfig,
-    pub(crate) sessions: RwLock<HashMap<Id, Arc<SessionHandle>>>,
+    pub(crate) sessions: RwLock<IdMap<Id, Arc<SessionHandle>>>,
     pub(crate) broker: RwLock<Broker>,
     pub(crate) dealer: Mutex<Dealer>,
 }
@@ -57,7 +57,7 @@ impl Realm {
     pub(crate) fn new(config: RealmConfig) -> Self {
         Realm {
             config,
-            sessions: RwLock::new(HashMap::new()),
+            sessions: RwLock::new(IdMap::default()),
             broker: RwLock::new(Broker::default()),
             dealer: Mutex::new(Dealer::default()),
         }
