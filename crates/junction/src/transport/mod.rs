@@ -6,6 +6,9 @@
 //!
 //! Transports read straight from the socket with [`read_some`]: a connection with
 //! nothing buffered holds no read buffer while it waits, so idle sessions stay small.
+//! Likewise each batch is encoded into a buffer of its own size that is freed once
+//! written (an allocation is cheap next to the write system call; a kept buffer
+//! would cost every idle session the size of its largest batch).
 
 pub mod rawsocket;
 pub mod websocket;
@@ -104,18 +107,6 @@ pub(crate) async fn read_some<S: ReadReady>(
         }
     }
 }
-
-/// After a batch is written: a write buffer that grew for a burst of large
-/// messages is not kept for the connection's life.
-pub(crate) fn trim_write_buffer(buf: &mut BytesMut) {
-    buf.clear();
-    if buf.capacity() > MAX_IDLE_WRITE_BUFFER {
-        *buf = BytesMut::new();
-    }
-}
-
-/// The largest write buffer kept between batches.
-const MAX_IDLE_WRITE_BUFFER: usize = 64 * 1024;
 
 /// A message-oriented, established transport.
 pub(crate) trait FrameIo: Send {

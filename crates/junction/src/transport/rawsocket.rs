@@ -13,7 +13,7 @@ use wamp_proto::rawsocket::{
 };
 use wamp_proto::Serializer;
 
-use super::{read_some, trim_write_buffer, FrameIo, ReadReady, TransportError};
+use super::{read_some, FrameIo, ReadReady, TransportError};
 
 /// How long a client has to send its handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -68,7 +68,6 @@ pub struct RawSocketIo<S> {
     stream: S,
     decoder: FrameDecoder,
     read_buf: BytesMut,
-    write_buf: BytesMut,
     /// PONG frames not yet (completely) written.
     pending_pongs: BytesMut,
 }
@@ -80,7 +79,6 @@ impl<S> RawSocketIo<S> {
             stream,
             decoder: FrameDecoder::new(max_len_from_exponent(exponent_for_max_len(own_max_len))),
             read_buf: BytesMut::new(),
-            write_buf: BytesMut::new(),
             pending_pongs: BytesMut::new(),
         }
     }
@@ -123,15 +121,15 @@ where
     }
 
     async fn send_batch(&mut self, frames: &[Bytes]) -> Result<(), TransportError> {
-        self.write_buf.clear();
+        let size: usize = frames.iter().map(|f| f.len() + 4).sum();
+        let mut out = BytesMut::with_capacity(size + self.pending_pongs.len());
         // A partly written PONG goes first so frames never interleave.
-        self.write_buf.extend_from_slice(&self.pending_pongs);
+        out.extend_from_slice(&self.pending_pongs);
         self.pending_pongs = BytesMut::new();
         for frame in frames {
-            write_frame(&mut self.write_buf, FrameKind::Message, frame);
+            write_frame(&mut out, FrameKind::Message, frame);
         }
-        self.stream.write_all(&self.write_buf).await?;
-        trim_write_buffer(&mut self.write_buf);
+        self.stream.write_all(&out).await?;
         Ok(())
     }
 

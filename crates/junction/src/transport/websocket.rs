@@ -15,7 +15,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{self};
 use wamp_proto::Serializer;
 
-use super::{read_some, trim_write_buffer, FrameIo, ReadReady, TransportError};
+use super::{read_some, FrameIo, ReadReady, TransportError};
 
 /// tungstenite's read buffer, used only during the handshake.
 const HANDSHAKE_READ_BUFFER_SIZE: usize = 1024;
@@ -313,7 +313,6 @@ pub struct WebSocketIo<S> {
     opcode: u8,
     decoder: Decoder,
     read_buf: BytesMut,
-    write_buf: BytesMut,
     /// PONG and CLOSE frames not yet (completely) written; they go out before
     /// anything else so frames never interleave.
     pending_control: BytesMut,
@@ -334,7 +333,6 @@ impl<S> WebSocketIo<S> {
             },
             decoder: Decoder::new(max_message_size),
             read_buf: BytesMut::new(),
-            write_buf: BytesMut::new(),
             pending_control: BytesMut::new(),
             close_received: false,
             close_sent: false,
@@ -405,18 +403,16 @@ where
             return Ok(());
         }
         let size: usize = frames.iter().map(|f| f.len() + 10).sum();
-        self.write_buf.clear();
-        self.write_buf.reserve(size + self.pending_control.len());
+        let mut out = BytesMut::with_capacity(size + self.pending_control.len());
         // A partly written control frame goes first so frames never interleave.
-        self.write_buf.extend_from_slice(&self.pending_control);
+        out.extend_from_slice(&self.pending_control);
         self.pending_control = BytesMut::new();
         for frame in frames {
             // The router's JSON encoder writes UTF-8 only: no validation here.
-            put_header(&mut self.write_buf, self.opcode, frame.len());
-            self.write_buf.extend_from_slice(frame);
+            put_header(&mut out, self.opcode, frame.len());
+            out.extend_from_slice(frame);
         }
-        self.stream.write_all(&self.write_buf).await?;
-        trim_write_buffer(&mut self.write_buf);
+        self.stream.write_all(&out).await?;
         Ok(())
     }
 
