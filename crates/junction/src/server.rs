@@ -220,10 +220,10 @@ async fn serve_tcp(mut stream: TcpStream, peer: SocketAddr, mode: TcpMode, share
     let TcpMode::WebSocket { path, .. } = mode else {
         return;
     };
-    match websocket::accept(stream, &path, shared.max_message_size).await {
-        Ok((ws, serializer)) => {
+    match websocket::accept(stream, &path).await {
+        Ok((stream, serializer)) => {
             tracing::debug!(%peer, %serializer, "WebSocket connection");
-            let io = websocket::WebSocketIo::new(ws, serializer);
+            let io = websocket::WebSocketIo::new(stream, serializer, shared.max_message_size);
             transport::drive(
                 shared.router,
                 serializer,

@@ -3,13 +3,22 @@
 //! Each accepted connection runs one task ([`drive`]) that alternates between
 //! reading frames into the router's [`Connection`](wamp_router::Connection) and
 //! writing out everything queued in the session's outbox as one batch.
+//!
+//! Transports read straight from the socket with [`read_some`]: a connection with
+//! nothing buffered holds no read buffer while it waits, so idle sessions stay small.
+//! Likewise each batch is encoded into a buffer of its own size that is freed once
+//! written (an allocation is cheap next to the write system call; a kept buffer
+//! would cost every idle session the size of its largest batch).
 
 pub mod rawsocket;
 pub mod websocket;
 
+use std::future::Future;
+use std::io;
 use std::sync::Arc;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
+use tokio::net::{TcpStream, UnixStream};
 use tokio::sync::watch;
 use wamp_proto::Serializer;
 use wamp_router::{Drained, Flow, Router};
@@ -26,6 +35,77 @@ pub enum TransportError {
     /// Socket error.
     #[error(transparent)]
     Io(#[from] std::io::Error),
+}
+
+/// A socket that can wait for data without a buffer and then read without blocking.
+pub(crate) trait ReadReady {
+    /// Waits until the socket is (probably) readable. Cancel-safe.
+    fn readable(&self) -> impl Future<Output = io::Result<()>> + Send;
+    /// Reads what is available into the spare capacity of `buf`, or fails with
+    /// `WouldBlock`.
+    fn try_read_buf(&self, buf: &mut BytesMut) -> io::Result<usize>;
+}
+
+impl ReadReady for TcpStream {
+    fn readable(&self) -> impl Future<Output = io::Result<()>> + Send {
+        TcpStream::readable(self)
+    }
+    fn try_read_buf(&self, buf: &mut BytesMut) -> io::Result<usize> {
+        TcpStream::try_read_buf(self, buf)
+    }
+}
+
+impl ReadReady for UnixStream {
+    fn readable(&self) -> impl Future<Output = io::Result<()>> + Send {
+        UnixStream::readable(self)
+    }
+    fn try_read_buf(&self, buf: &mut BytesMut) -> io::Result<usize> {
+        UnixStream::try_read_buf(self, buf)
+    }
+}
+
+/// Size of a fresh read buffer.
+pub(crate) const READ_CHUNK: usize = 8 * 1024;
+
+/// Below this much spare room the read buffer is grown (or replaced) before reading.
+const MIN_SPARE: usize = 1024;
+
+/// Reads more bytes from `stream` into `buf`; 0 means end of stream. `want` is how
+/// many more bytes the frame at the front of `buf` needs (0 if unknown), reserved in
+/// one step so large frames are not reassembled by repeated doubling.
+///
+/// When nothing is buffered and no data is waiting, `buf` is released and a fresh
+/// chunk is allocated only once the socket is readable: an idle connection holds no
+/// read buffer. Cancel-safe: the only await is [`ReadReady::readable`].
+pub(crate) async fn read_some<S: ReadReady>(
+    stream: &S,
+    buf: &mut BytesMut,
+    want: usize,
+) -> io::Result<usize> {
+    if buf.capacity() == 0 {
+        stream.readable().await?;
+    }
+    loop {
+        let spare = buf.capacity() - buf.len();
+        if spare < MIN_SPARE.max(want) {
+            if buf.is_empty() {
+                *buf = BytesMut::with_capacity(READ_CHUNK.max(want));
+            } else {
+                buf.reserve(READ_CHUNK.max(want));
+            }
+        }
+        match stream.try_read_buf(buf) {
+            Ok(n) => return Ok(n),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                if buf.is_empty() {
+                    *buf = BytesMut::new();
+                }
+                stream.readable().await?;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// A message-oriented, established transport.

@@ -1,4 +1,7 @@
 //! WAMP over RawSocket (TCP or Unix): the 4-byte handshake, then length-prefixed frames.
+//!
+//! Like the WebSocket transport, an idle connection holds no read buffer (see
+//! [`read_some`](super::read_some)).
 
 use std::time::Duration;
 
@@ -10,7 +13,7 @@ use wamp_proto::rawsocket::{
 };
 use wamp_proto::Serializer;
 
-use super::{FrameIo, TransportError};
+use super::{read_some, FrameIo, ReadReady, TransportError};
 
 /// How long a client has to send its handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -65,7 +68,6 @@ pub struct RawSocketIo<S> {
     stream: S,
     decoder: FrameDecoder,
     read_buf: BytesMut,
-    write_buf: BytesMut,
     /// PONG frames not yet (completely) written.
     pending_pongs: BytesMut,
 }
@@ -76,8 +78,7 @@ impl<S> RawSocketIo<S> {
         RawSocketIo {
             stream,
             decoder: FrameDecoder::new(max_len_from_exponent(exponent_for_max_len(own_max_len))),
-            read_buf: BytesMut::with_capacity(8 * 1024),
-            write_buf: BytesMut::new(),
+            read_buf: BytesMut::new(),
             pending_pongs: BytesMut::new(),
         }
     }
@@ -85,7 +86,7 @@ impl<S> RawSocketIo<S> {
 
 impl<S> FrameIo for RawSocketIo<S>
 where
-    S: AsyncRead + AsyncWrite + Unpin + Send,
+    S: ReadReady + AsyncWrite + Unpin + Send + Sync,
 {
     async fn recv(&mut self) -> Result<Option<Bytes>, TransportError> {
         loop {
@@ -107,7 +108,9 @@ where
                         }
                         self.pending_pongs.advance(n);
                     }
-                    if self.stream.read_buf(&mut self.read_buf).await? == 0 {
+                    self.pending_pongs = BytesMut::new();
+                    // The decoder has reserved room for the rest of a partial frame.
+                    if read_some(&self.stream, &mut self.read_buf, 0).await? == 0 {
                         return Ok(None);
                     }
                 }
@@ -118,14 +121,15 @@ where
     }
 
     async fn send_batch(&mut self, frames: &[Bytes]) -> Result<(), TransportError> {
-        self.write_buf.clear();
+        let size: usize = frames.iter().map(|f| f.len() + 4).sum();
+        let mut out = BytesMut::with_capacity(size + self.pending_pongs.len());
         // A partly written PONG goes first so frames never interleave.
-        self.write_buf.extend_from_slice(&self.pending_pongs);
-        self.pending_pongs.clear();
+        out.extend_from_slice(&self.pending_pongs);
+        self.pending_pongs = BytesMut::new();
         for frame in frames {
-            write_frame(&mut self.write_buf, FrameKind::Message, frame);
+            write_frame(&mut out, FrameKind::Message, frame);
         }
-        self.stream.write_all(&self.write_buf).await?;
+        self.stream.write_all(&out).await?;
         Ok(())
     }
 
