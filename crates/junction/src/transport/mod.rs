@@ -18,6 +18,7 @@ use std::io;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
+use futures_util::FutureExt as _;
 use tokio::net::{TcpStream, UnixStream};
 use tokio::sync::watch;
 use wamp_proto::Serializer;
@@ -169,18 +170,31 @@ pub(crate) async fn drive<T: FrameIo>(
                 connection.shutdown();
             }
             incoming = io.recv() => {
-                let flow = match incoming {
-                    Ok(Some(bytes)) => connection.handle_bytes(bytes),
-                    Ok(None) => break,
-                    Err(TransportError::TooLarge(n)) => connection.fail(&format!(
-                        "message of {n} bytes exceeds the limit"
-                    )),
-                    Err(TransportError::Framing(why)) => connection.fail(&why),
-                    Err(TransportError::Io(e)) => {
-                        tracing::debug!(error = %e, "transport read failed");
+                let mut incoming = incoming;
+                // Handle what is already buffered (or readable without waiting)
+                // before the next turn: fewer outbox checks, bigger batches.
+                let mut flow = Flow::Continue;
+                for _ in 0..READ_BURST {
+                    flow = match incoming {
+                        Ok(Some(bytes)) => connection.handle_bytes(bytes),
+                        Ok(None) => Flow::Close,
+                        Err(TransportError::TooLarge(n)) => connection.fail(&format!(
+                            "message of {n} bytes exceeds the limit"
+                        )),
+                        Err(TransportError::Framing(why)) => connection.fail(&why),
+                        Err(TransportError::Io(e)) => {
+                            tracing::debug!(error = %e, "transport read failed");
+                            Flow::Close
+                        }
+                    };
+                    if flow == Flow::Close {
                         break;
                     }
-                };
+                    match io.recv().now_or_never() {
+                        Some(next) => incoming = next,
+                        None => break,
+                    }
+                }
                 if flow == Flow::Close {
                     // Write what is queued (an ABORT, say), then close; bounded in
                     // time in case the peer does not read.
@@ -204,6 +218,10 @@ pub(crate) async fn drive<T: FrameIo>(
     outbox.close();
     let _ = tokio::time::timeout(LINGER, io.close()).await;
 }
+
+/// Most received messages handled in one turn of a connection's loop before its
+/// outbox and the shutdown signal are looked at again.
+const READ_BURST: usize = 64;
 
 /// How long a closing connection may take to write its last frames.
 const LINGER: std::time::Duration = std::time::Duration::from_secs(5);
