@@ -173,8 +173,10 @@ pub(crate) async fn drive<T: FrameIo>(
                 let mut incoming = incoming;
                 // Handle what is already buffered (or readable without waiting)
                 // before the next turn: fewer outbox checks, bigger batches.
-                let mut flow = Flow::Continue;
-                for _ in 0..READ_BURST {
+                let mut flow;
+                let mut handled = 0;
+                loop {
+                    handled += 1;
                     flow = match incoming {
                         Ok(Some(bytes)) => connection.handle_bytes(bytes),
                         Ok(None) => Flow::Close,
@@ -187,7 +189,7 @@ pub(crate) async fn drive<T: FrameIo>(
                             Flow::Close
                         }
                     };
-                    if flow == Flow::Close {
+                    if flow == Flow::Close || handled == READ_BURST {
                         break;
                     }
                     match io.recv().now_or_never() {
