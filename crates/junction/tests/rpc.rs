@@ -360,3 +360,32 @@ async fn router_bounds_calls_per_callee_and_per_caller() {
     let again = fill_with_unanswered_calls(&router, &third, "com.example.silent.a", 3).await;
     assert_eq!(again.len(), 3);
 }
+
+#[tokio::test]
+async fn large_payloads_cross_every_transport() {
+    // Several MiB per message: the transports read such frames in many steps.
+    let router = TestRouter::start().await;
+    let callee = router.join_via(Via::Unix, Serializer::MsgPack).await;
+    let mut reg = callee.register("com.example.big").await.expect("register");
+    tokio::spawn(async move {
+        while let Some(inv) = reg.next().await {
+            let (args, kwargs) = (inv.args.clone(), inv.kwargs.clone());
+            inv.yield_result(args, kwargs).await.expect("yield");
+        }
+    });
+    let big = "z".repeat(3 * 1024 * 1024 + 17);
+    for via in ALL_VIAS {
+        let caller = router.join_via(via, Serializer::Json).await;
+        let result = within(
+            "big call",
+            caller.call(
+                "com.example.big",
+                vec![Value::from(big.as_str())],
+                Dict::new(),
+            ),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{via:?}: {e}"));
+        assert_eq!(result.args, vec![Value::from(big.as_str())], "{via:?}");
+    }
+}

@@ -68,6 +68,9 @@ impl ReadReady for UnixStream {
 /// Size of a fresh read buffer.
 pub(crate) const READ_CHUNK: usize = 8 * 1024;
 
+/// Most read-buffer room reserved at once for the rest of a large frame.
+const MAX_RESERVE_STEP: usize = 256 * 1024;
+
 /// Below this much spare room the read buffer is grown (or replaced) before reading.
 const MIN_SPARE: usize = 1024;
 
@@ -86,6 +89,9 @@ pub(crate) async fn read_some<S: ReadReady>(
     if buf.capacity() == 0 {
         stream.readable().await?;
     }
+    // A frame header may claim up to the message size limit: grow towards it as the
+    // bytes arrive rather than reserving it all on the peer's word.
+    let want = want.min(MAX_RESERVE_STEP);
     loop {
         let spare = buf.capacity() - buf.len();
         if spare < MIN_SPARE.max(want) {
