@@ -27,8 +27,14 @@ struct Inner {
 }
 
 enum Origin {
-    /// Decoded from the wire in this serializer; `count` elements (1 or 2).
-    Wire { serializer: Serializer, count: u8 },
+    /// Decoded from the wire in this serializer: `raw` holds `count` elements (1 or 2).
+    /// Kept here rather than in `encoded`, so that building a payload for every
+    /// routed message costs no cache initialisation.
+    Wire {
+        serializer: Serializer,
+        raw: Bytes,
+        count: u8,
+    },
     /// Built from values by the application or the router.
     Values(Elements),
 }
@@ -107,13 +113,14 @@ impl Payload {
         if count == 0 {
             return Payload::empty();
         }
-        let encoded: [OnceLock<Result<Bytes, EncodeError>>; 3] = Default::default();
-        // A fresh OnceLock is always empty, so this cannot fail.
-        let _ = encoded[serializer.index()].set(Ok(raw));
         Payload {
             inner: Some(Arc::new(Inner {
-                origin: Origin::Wire { serializer, count },
-                encoded,
+                origin: Origin::Wire {
+                    serializer,
+                    raw,
+                    count,
+                },
+                encoded: Default::default(),
             })),
         }
     }
@@ -148,6 +155,16 @@ impl Payload {
             return Ok((Bytes::new(), 0));
         };
         let count = self.element_count();
+        if let Origin::Wire {
+            serializer: from,
+            raw,
+            ..
+        } = &inner.origin
+        {
+            if *from == serializer {
+                return Ok((raw.clone(), count));
+            }
+        }
         let slot = &inner.encoded[serializer.index()];
         let result = slot.get_or_init(|| {
             let elements = match &inner.origin {
@@ -166,13 +183,11 @@ impl Payload {
         };
         match &inner.origin {
             Origin::Values(e) => Ok(e.clone()),
-            Origin::Wire { serializer, count } => {
-                let raw = match inner.encoded[serializer.index()].get() {
-                    Some(Ok(raw)) => raw.clone(),
-                    _ => return Err(DecodeError::Syntax("payload bytes missing".into())),
-                };
-                codec::decode_elements(*serializer, &raw, *count)
-            }
+            Origin::Wire {
+                serializer,
+                raw,
+                count,
+            } => codec::decode_elements(*serializer, raw, *count),
         }
     }
 

@@ -1,10 +1,10 @@
-//! JSON: serde_json for parsing and writing values; the element split borrows
-//! `RawValue`s from the input so payload bytes can be sliced without a copy.
+//! JSON: serde_json for parsing and writing values; the message's elements are
+//! found (and the whole text validated) by [`json_scan`](super::json_scan), so
+//! payload bytes can be sliced without a copy.
 
 use std::ops::Range;
 
 use bytes::{BufMut, BytesMut};
-use serde_json::value::RawValue;
 
 use super::{DecodeError, Kind};
 use crate::value::{Dict, Value};
@@ -31,39 +31,7 @@ pub(super) fn split(bytes: &[u8]) -> Result<Vec<Range<usize>>, DecodeError> {
         }
         None => return Err(DecodeError::Syntax("json: empty input".into())),
     }
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let ranges = serde::Deserializer::deserialize_seq(
-        &mut de,
-        ElementRanges {
-            base: bytes.as_ptr() as usize,
-        },
-    )
-    .map_err(syntax)?;
-    de.end().map_err(syntax)?;
-    Ok(ranges)
-}
-
-/// Collects the byte range of each top-level element in one pass, borrowing each
-/// element as a `RawValue` (which serde_json checks but does not decode).
-struct ElementRanges {
-    base: usize,
-}
-
-impl<'de> serde::de::Visitor<'de> for ElementRanges {
-    type Value = Vec<Range<usize>>;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("a WAMP message (a JSON array)")
-    }
-
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let mut ranges = Vec::with_capacity(8);
-        while let Some(raw) = seq.next_element::<&'de RawValue>()? {
-            let start = raw.get().as_ptr() as usize - self.base;
-            ranges.push(start..start + raw.get().len());
-        }
-        Ok(ranges)
-    }
+    super::json_scan::split_array(bytes)
 }
 
 pub(super) fn decode_value(bytes: &[u8]) -> Result<Value, DecodeError> {
@@ -74,7 +42,7 @@ pub(super) fn decode_value(bytes: &[u8]) -> Result<Value, DecodeError> {
 }
 
 /// The shapes most envelope fields take — a plain non-negative integer (type codes,
-/// ids), `{}`, a string without escapes (URIs) — decoded without the general
+/// ids), `{}`, an ASCII string without escapes (URIs) — decoded without the general
 /// parser. `None` for anything else, which then goes through serde_json.
 fn decode_simple(bytes: &[u8]) -> Option<Value> {
     match bytes {
@@ -85,7 +53,7 @@ fn decode_simple(bytes: &[u8]) -> Option<Value> {
             let n = bytes.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0'));
             Some(Value::from_u64(n))
         }
-        [b'"', inner @ .., b'"'] if inner.iter().all(|&b| b != b'\\' && b != b'"' && b >= 0x20) => {
+        [b'"', inner @ .., b'"'] if super::json_scan::plain_run(inner) == inner.len() => {
             std::str::from_utf8(inner)
                 .ok()
                 .map(|s| Value::Str(s.to_owned()))

@@ -11,6 +11,7 @@
 
 mod cbor;
 mod json;
+mod json_scan;
 mod msgpack;
 
 use std::ops::Range;
