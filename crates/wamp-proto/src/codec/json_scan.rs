@@ -81,7 +81,7 @@ pub(super) fn plain_run(bytes: &[u8]) -> usize {
     }
     run + bytes[run..]
         .iter()
-        .position(|&b| b == b'"' || b == b'\\' || b < 0x20 || b >= 0x80)
+        .position(|&b| b == b'"' || b == b'\\' || !(0x20..0x80).contains(&b))
         .unwrap_or(bytes.len() - run)
 }
 
