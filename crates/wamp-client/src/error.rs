@@ -63,7 +63,15 @@ pub enum Error {
     /// transcoded to this session's serializer).
     #[error("cannot encode message: {0}")]
     Encode(String),
+    /// The operation needs something the other side did not announce or ask for:
+    /// a router feature (e.g. `call_canceling`), or progressive results the caller
+    /// did not ask for. Nothing was sent.
+    #[error("not supported: {0}")]
+    Unsupported(String),
 }
+
+/// `wamp.error.timeout`: a call ran out of time (call timeout).
+pub(crate) const TIMEOUT_URI: &str = "wamp.error.timeout";
 
 fn detail(message: &Option<String>) -> String {
     match message {
@@ -80,6 +88,17 @@ impl Error {
             Error::Wamp { uri, .. } => Some(uri),
             _ => None,
         }
+    }
+
+    /// Whether this is ERROR `wamp.error.canceled`: the call was canceled, or its
+    /// callee went away.
+    pub fn is_canceled(&self) -> bool {
+        self.uri() == Some(wamp_proto::error_uri::CANCELED)
+    }
+
+    /// Whether this is ERROR `wamp.error.timeout`: the call's `timeout` ran out.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Error::Wamp { uri, .. } if uri == TIMEOUT_URI)
     }
 
     /// The error a pending request gets when its session ends for `reason`.

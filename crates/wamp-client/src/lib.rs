@@ -28,10 +28,22 @@
 //! # }
 //! ```
 //!
-//! Only the Basic Profile is implemented and announced (no authentication, no
-//! progressive results, no call canceling); options for advanced features can still be
-//! passed through the `*_with` methods.
+//! # Advanced Profile RPC
+//!
+//! As caller: progressive call results ([`Session::call_progressive`],
+//! [`CallStream`]), progressive call invocations ([`Session::start_progressive_call`],
+//! [`ProgressiveCall`]), call timeouts and caller disclosure ([`CallOptions`]), call
+//! canceling ([`CallStream::cancel`], and on drop). As callee: progressive results
+//! and chunked arguments ([`Invocation::progress`], [`Invocation::next_chunk`]),
+//! interrupts ([`Invocation::interrupted`]), caller identification
+//! ([`Invocation::caller`]), pattern-based and shared registrations
+//! ([`RegisterOptions`]), registration revocation
+//! ([`Registration::revocation_reason`]). HELLO announces exactly these features
+//! ([`CALLER_FEATURES`], [`CALLEE_FEATURES`]). Publisher and subscriber announce no
+//! features, and there is no authentication yet; other options can still be passed
+//! through the `*_with` methods.
 
+mod call;
 mod endpoint;
 mod error;
 mod pubsub;
@@ -40,11 +52,15 @@ mod session;
 mod state;
 mod transport;
 
+pub use call::{CallEvent, CallOptions, CallStream, CancelMode, ProgressiveCall};
 pub use endpoint::Endpoint;
 pub use error::{CloseReason, Error};
 pub use pubsub::{Event, Subscription};
-pub use rpc::{CallResult, HandlerResult, Invocation, Registration, RegistrationHandle};
-pub use session::{ConnectOptions, Session, LEAVE_TIMEOUT};
+pub use rpc::{
+    CallResult, HandlerResult, InterruptMode, Invocation, InvocationChunk, InvokePolicy,
+    MatchPolicy, RegisterOptions, Registration, RegistrationHandle,
+};
+pub use session::{ConnectOptions, Session, CALLEE_FEATURES, CALLER_FEATURES, LEAVE_TIMEOUT};
 
 pub use wamp_proto;
 pub use wamp_proto::{dict, Dict, Message, MessageType, Payload, Serializer, Value};

@@ -1,17 +1,48 @@
-//! Remote procedure calls: results, invocations, registrations.
+//! The callee side of remote procedure calls: registrations and their options,
+//! invocations (with progressive results, chunked arguments, interrupts and caller
+//! identification), and handler-served procedures. [`CallResult`] is the caller's
+//! outcome of a call; the rest of the caller side lives in [`crate::call`].
+//!
+//! ```no_run
+//! use wamp_client::{Dict, InterruptMode, RegisterOptions, MatchPolicy, Session, Value};
+//!
+//! # async fn demo(session: Session) -> Result<(), wamp_client::Error> {
+//! let mut registration = session
+//!     .register_with("com.example.", RegisterOptions::new().match_policy(MatchPolicy::Prefix))
+//!     .await?;
+//! while let Some(mut invocation) = registration.next().await {
+//!     let procedure = invocation.procedure().unwrap_or_default().to_owned();
+//!     if invocation.receive_progress() {
+//!         invocation.progress(vec![Value::from("working")], Dict::new()).await?;
+//!     }
+//!     tokio::select! {
+//!         mode = invocation.interrupted() => {
+//!             if mode == InterruptMode::Kill {
+//!                 invocation.error("wamp.error.canceled", vec![], Dict::new()).await?;
+//!             }
+//!         }
+//!         () = tokio::time::sleep(std::time::Duration::from_millis(10)) => {
+//!             invocation.yield_result(vec![Value::from(procedure)], Dict::new()).await?;
+//!         }
+//!     }
+//! }
+//! # Ok(())
+//! # }
+//! ```
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use futures_util::{FutureExt, Stream};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
-use wamp_proto::{Dict, Message, MessageType, Payload, Value};
+use wamp_proto::{error_uri, Dict, Message, MessageType, Payload, Value};
 
-use crate::error::Error;
+use crate::error::{Error, TIMEOUT_URI};
 use crate::session::Shared;
 use crate::state::{InvocationData, RequestKind};
 
@@ -30,12 +61,55 @@ pub struct CallResult {
 /// `Ok((args, kwargs))` to YIELD, `Err((error_uri, args, kwargs))` to answer ERROR.
 pub type HandlerResult = Result<(Vec<Value>, Dict), (String, Vec<Value>, Dict)>;
 
+/// How the dealer interrupts an invocation (`INTERRUPT.Options.mode`), after the
+/// caller canceled the call, it timed out, or the caller left.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum InterruptMode {
+    /// The dealer waits for the callee's answer: answer ERROR `wamp.error.canceled`
+    /// (or, if the work is done anyway, the result).
+    Kill,
+    /// The dealer has already answered the caller; no answer is needed, and this
+    /// client does not send one.
+    KillNoWait,
+}
+
+impl InterruptMode {
+    /// Reads `INTERRUPT.Options.mode`. No mode (what Autobahn's CANCEL leads to)
+    /// and unknown modes count as `killnowait`: the dealer does not wait.
+    pub(crate) fn from_options(options: &Dict) -> InterruptMode {
+        match options.get("mode").and_then(Value::as_str) {
+            Some("kill") => InterruptMode::Kill,
+            _ => InterruptMode::KillNoWait,
+        }
+    }
+}
+
+/// A further chunk of a progressive call invocation (an INVOCATION with the same
+/// request ID as the first); see [`Invocation::next_chunk`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct InvocationChunk {
+    /// Positional arguments (an opaque payload element is the only one).
+    pub args: Vec<Value>,
+    /// Keyword arguments.
+    pub kwargs: Dict,
+    /// This chunk's `INVOCATION.Details`.
+    pub details: Dict,
+    /// The payload as received.
+    pub payload: Payload,
+    /// Whether this is the last chunk (no `Details.progress`).
+    pub last: bool,
+}
+
 /// One INVOCATION for a procedure this session registered.
 ///
-/// Answer it exactly once with [`yield_result`](Self::yield_result),
-/// [`yield_payload`](Self::yield_payload) or [`error`](Self::error). Dropping it
-/// unanswered sends nothing (the caller waits until the router gives up, or the
-/// session ends).
+/// Answer it once with [`yield_result`](Self::yield_result),
+/// [`yield_payload`](Self::yield_payload) or [`error`](Self::error); before that,
+/// [`progress`](Self::progress) sends progressive results if the caller asked for
+/// them. Dropping it unanswered sends nothing, except after an
+/// [`InterruptMode::Kill`] interrupt: then ERROR `wamp.error.canceled` goes out.
+///
+/// After an [`InterruptMode::KillNoWait`] interrupt the answer methods send
+/// nothing and return `Ok(())`: the dealer has already answered the caller.
 pub struct Invocation {
     /// The INVOCATION request ID (router-chosen; need not be sequential).
     pub request: u64,
@@ -50,6 +124,9 @@ pub struct Invocation {
     /// The payload as received.
     pub payload: Payload,
     shared: Arc<Shared>,
+    interrupt: watch::Receiver<Option<InterruptMode>>,
+    chunks: Option<mpsc::Receiver<InvocationChunk>>,
+    answered: bool,
 }
 
 impl std::fmt::Debug for Invocation {
@@ -64,6 +141,10 @@ impl std::fmt::Debug for Invocation {
     }
 }
 
+fn detail_bool(details: &Dict, key: &str) -> bool {
+    details.get(key).and_then(Value::as_bool) == Some(true)
+}
+
 impl Invocation {
     pub(crate) fn new(data: InvocationData, shared: Arc<Shared>) -> Invocation {
         Invocation {
@@ -74,6 +155,119 @@ impl Invocation {
             details: data.details,
             payload: data.payload,
             shared,
+            interrupt: data.interrupt,
+            chunks: data.chunks,
+            answered: false,
+        }
+    }
+
+    /// The caller's session ID (`Details.caller`), if the dealer disclosed it.
+    pub fn caller(&self) -> Option<u64> {
+        self.details.get("caller").and_then(Value::as_u64)
+    }
+
+    /// The caller's authid (`Details.caller_authid`), if disclosed.
+    pub fn caller_authid(&self) -> Option<&str> {
+        self.details.get("caller_authid").and_then(Value::as_str)
+    }
+
+    /// The caller's authrole (`Details.caller_authrole`), if disclosed.
+    pub fn caller_authrole(&self) -> Option<&str> {
+        self.details.get("caller_authrole").and_then(Value::as_str)
+    }
+
+    /// The procedure actually called (`Details.procedure`); the dealer sends it for
+    /// prefix and wildcard registrations.
+    pub fn procedure(&self) -> Option<&str> {
+        self.details.get("procedure").and_then(Value::as_str)
+    }
+
+    /// The call timeout the dealer forwarded (`Details.timeout`, milliseconds), if
+    /// any. The callee should then answer ERROR `wamp.error.timeout` when it runs
+    /// out; [`Session::register_fn`](crate::Session::register_fn) handlers do so
+    /// automatically.
+    pub fn timeout(&self) -> Option<Duration> {
+        self.details
+            .get("timeout")
+            .and_then(Value::as_u64)
+            .filter(|&ms| ms > 0)
+            .map(Duration::from_millis)
+    }
+
+    /// Whether the caller takes progressive results (`Details.receive_progress`),
+    /// so [`progress`](Self::progress) may be used.
+    pub fn receive_progress(&self) -> bool {
+        detail_bool(&self.details, "receive_progress")
+    }
+
+    /// Whether this is a progressive call invocation (`Details.progress`): further
+    /// chunks of arguments follow, see [`next_chunk`](Self::next_chunk).
+    pub fn is_progressive(&self) -> bool {
+        detail_bool(&self.details, "progress")
+    }
+
+    /// The next chunk of a progressive call invocation; `None` once the last chunk
+    /// has been returned, if the invocation is not progressive, or after an
+    /// interrupt or the end of the session.
+    ///
+    /// Chunks wait in a bounded queue; while it is full the session stops reading
+    /// from the router.
+    pub async fn next_chunk(&mut self) -> Option<InvocationChunk> {
+        let chunk = self.chunks.as_mut()?.recv().await;
+        if chunk.as_ref().is_none_or(|c| c.last) {
+            self.chunks = None;
+        }
+        chunk
+    }
+
+    /// Sends a progressive result: YIELD with `Options.progress = true`. Any number
+    /// may precede the final answer.
+    ///
+    /// Fails with [`Error::Unsupported`], sending nothing, if the caller did not ask
+    /// for progressive results ([`receive_progress`](Self::receive_progress)).
+    pub async fn progress(&self, args: Vec<Value>, kwargs: Dict) -> Result<(), Error> {
+        self.progress_payload(Payload::new(args, kwargs)).await
+    }
+
+    /// Like [`progress`](Self::progress) with any payload.
+    pub async fn progress_payload(&self, payload: Payload) -> Result<(), Error> {
+        if !self.receive_progress() {
+            return Err(Error::Unsupported(
+                "the caller did not ask for progressive results".into(),
+            ));
+        }
+        if self.interrupt() == Some(InterruptMode::KillNoWait) {
+            return Ok(());
+        }
+        let mut options = Dict::new();
+        options.insert("progress".into(), Value::from(true));
+        self.shared
+            .send(&Message::Yield {
+                request: self.request,
+                options,
+                payload,
+            })
+            .await
+    }
+
+    /// How the dealer interrupted this invocation, if it did.
+    pub fn interrupt(&self) -> Option<InterruptMode> {
+        *self.interrupt.borrow()
+    }
+
+    /// Resolves when the dealer interrupts this invocation (INTERRUPT), with the
+    /// mode; at once if it already has. Also resolves, with
+    /// [`InterruptMode::KillNoWait`], when the session ends: no answer can reach the
+    /// caller then.
+    ///
+    /// For [`InterruptMode::Kill`] answer ERROR `wamp.error.canceled` (or just drop
+    /// the invocation, which sends that).
+    pub async fn interrupted(&self) -> InterruptMode {
+        let mut rx = self.interrupt.clone();
+        let outcome = rx.wait_for(Option::is_some).await.map(|mode| *mode);
+        match outcome {
+            Ok(Some(mode)) => mode,
+            _ => self.interrupt().unwrap_or(InterruptMode::KillNoWait),
         }
     }
 
@@ -83,8 +277,12 @@ impl Invocation {
             .await
     }
 
-    /// Answers with YIELD carrying any payload and `YIELD.Options`.
-    pub async fn yield_payload(self, payload: Payload, options: Dict) -> Result<(), Error> {
+    /// Answers with YIELD carrying any payload and `YIELD.Options`. This is the
+    /// final answer; use [`progress`](Self::progress) for progressive results.
+    pub async fn yield_payload(mut self, payload: Payload, options: Dict) -> Result<(), Error> {
+        if !self.finish() {
+            return Ok(());
+        }
         self.shared
             .send(&Message::Yield {
                 request: self.request,
@@ -95,7 +293,10 @@ impl Invocation {
     }
 
     /// Answers with ERROR `uri`; the dealer passes it on to the caller.
-    pub async fn error(self, uri: &str, args: Vec<Value>, kwargs: Dict) -> Result<(), Error> {
+    pub async fn error(mut self, uri: &str, args: Vec<Value>, kwargs: Dict) -> Result<(), Error> {
+        if !self.finish() {
+            return Ok(());
+        }
         self.shared
             .send(&Message::error(
                 MessageType::Invocation,
@@ -105,19 +306,204 @@ impl Invocation {
             ))
             .await
     }
+
+    /// Marks the invocation answered and forgets it. Returns whether an answer
+    /// should be sent (not after a `killnowait` interrupt).
+    fn finish(&mut self) -> bool {
+        self.answered = true;
+        self.chunks = None;
+        self.shared.state.lock().end_invocation(self.request);
+        self.interrupt() != Some(InterruptMode::KillNoWait)
+    }
+
+    /// Answers ERROR `wamp.error.no_such_registration` (the registration's queue is
+    /// closed), without waiting.
+    pub(crate) fn refuse(mut self) {
+        if self.finish() {
+            self.shared.send_detached(Message::error(
+                MessageType::Invocation,
+                self.request,
+                error_uri::NO_SUCH_REGISTRATION,
+                Payload::empty(),
+            ));
+        }
+    }
 }
+
+impl Drop for Invocation {
+    fn drop(&mut self) {
+        if self.answered {
+            return;
+        }
+        self.shared.state.lock().end_invocation(self.request);
+        if self.interrupt() == Some(InterruptMode::Kill) {
+            self.shared.send_detached(Message::error(
+                MessageType::Invocation,
+                self.request,
+                error_uri::CANCELED,
+                Payload::empty(),
+            ));
+        }
+    }
+}
+
+/// `REGISTER.Options.match`: how the registered URI matches called procedures
+/// (pattern-based registration).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MatchPolicy {
+    /// The procedure URI itself (the default).
+    Exact,
+    /// Every procedure whose URI starts with the registered string.
+    Prefix,
+    /// Empty URI components match any one component (`com.example..get`).
+    Wildcard,
+}
+
+impl MatchPolicy {
+    /// The wire spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MatchPolicy::Exact => "exact",
+            MatchPolicy::Prefix => "prefix",
+            MatchPolicy::Wildcard => "wildcard",
+        }
+    }
+}
+
+/// `REGISTER.Options.invoke`: which callee of a shared registration gets a call
+/// (shared registration).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum InvokePolicy {
+    /// Only one callee may register (the default).
+    Single,
+    /// The callees in turn.
+    RoundRobin,
+    /// A callee picked at random.
+    Random,
+    /// The callee that registered first.
+    First,
+    /// The callee that registered last.
+    Last,
+}
+
+impl InvokePolicy {
+    /// The wire spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InvokePolicy::Single => "single",
+            InvokePolicy::RoundRobin => "roundrobin",
+            InvokePolicy::Random => "random",
+            InvokePolicy::First => "first",
+            InvokePolicy::Last => "last",
+        }
+    }
+}
+
+/// `REGISTER.Options`: a typed builder over the options dict.
+///
+/// Converts from and into a [`Dict`], so
+/// [`Session::register_with`](crate::Session::register_with) accepts either.
+///
+/// ```
+/// use wamp_client::{InvokePolicy, MatchPolicy, RegisterOptions, Value};
+///
+/// let options = RegisterOptions::new()
+///     .match_policy(MatchPolicy::Wildcard)
+///     .invoke(InvokePolicy::RoundRobin)
+///     .concurrency(4)
+///     .disclose_caller(true);
+/// assert_eq!(options.as_dict().get("match"), Some(&Value::from("wildcard")));
+/// assert_eq!(options.as_dict().get("invoke"), Some(&Value::from("roundrobin")));
+/// ```
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RegisterOptions {
+    dict: Dict,
+}
+
+impl RegisterOptions {
+    /// No options: exact match, single callee.
+    pub fn new() -> RegisterOptions {
+        RegisterOptions::default()
+    }
+
+    /// `match`: exact, prefix or wildcard.
+    pub fn match_policy(self, policy: MatchPolicy) -> RegisterOptions {
+        self.option("match", policy.as_str())
+    }
+
+    /// `invoke`: the shared-registration policy.
+    pub fn invoke(self, policy: InvokePolicy) -> RegisterOptions {
+        self.option("invoke", policy.as_str())
+    }
+
+    /// `concurrency`: at most this many invocations in flight for this callee
+    /// (Crossbar.io extension; at least 1).
+    pub fn concurrency(self, limit: u32) -> RegisterOptions {
+        self.option("concurrency", u64::from(limit))
+    }
+
+    /// `disclose_caller`: every invocation carries the caller's identity.
+    pub fn disclose_caller(self, disclose: bool) -> RegisterOptions {
+        self.option("disclose_caller", disclose)
+    }
+
+    /// `force_reregister`: take the procedure over from its current callees, which
+    /// the dealer then revokes (Crossbar.io extension).
+    pub fn force_reregister(self, force: bool) -> RegisterOptions {
+        self.option("force_reregister", force)
+    }
+
+    /// `forward_timeout`: the callee handles call timeouts itself, so the dealer
+    /// forwards `timeout` in INVOCATION.Details ([`Invocation::timeout`]).
+    pub fn forward_timeout(self, forward: bool) -> RegisterOptions {
+        self.option("forward_timeout", forward)
+    }
+
+    /// Any other option.
+    pub fn option(mut self, key: impl Into<String>, value: impl Into<Value>) -> RegisterOptions {
+        self.dict.insert(key.into(), value.into());
+        self
+    }
+
+    /// The options as they go on the wire.
+    pub fn as_dict(&self) -> &Dict {
+        &self.dict
+    }
+
+    /// The options dict.
+    pub fn into_dict(self) -> Dict {
+        self.dict
+    }
+}
+
+impl From<Dict> for RegisterOptions {
+    fn from(dict: Dict) -> RegisterOptions {
+        RegisterOptions { dict }
+    }
+}
+
+impl From<RegisterOptions> for Dict {
+    fn from(options: RegisterOptions) -> Dict {
+        options.dict
+    }
+}
+
+/// Set once when the router revokes a registration: the reason, if it gave one.
+pub(crate) type Revocation = Arc<OnceLock<Option<String>>>;
 
 /// A registration: a stream of [`Invocation`]s.
 ///
 /// Invocations wait in a bounded queue, like a [`Subscription`](crate::Subscription)'s
 /// events. Ends (`None`) when the session ends or the router revokes the
-/// registration. Dropping it unregisters (without waiting for the answer);
-/// invocations still queued are then refused with `wamp.error.no_such_registration`.
+/// registration ([`revocation_reason`](Self::revocation_reason)). Dropping it
+/// unregisters (without waiting for the answer); invocations still queued are then
+/// refused with `wamp.error.no_such_registration`.
 pub struct Registration {
     id: u64,
     local: u64,
     invocations: mpsc::Receiver<Invocation>,
     shared: Arc<Shared>,
+    revoked: Revocation,
     active: bool,
 }
 
@@ -134,6 +520,7 @@ impl Registration {
         id: u64,
         local: u64,
         invocations: mpsc::Receiver<Invocation>,
+        revoked: Revocation,
         shared: Arc<Shared>,
     ) -> Registration {
         Registration {
@@ -141,6 +528,7 @@ impl Registration {
             local,
             invocations,
             shared,
+            revoked,
             active: true,
         }
     }
@@ -155,7 +543,19 @@ impl Registration {
         self.invocations.recv().await
     }
 
+    /// Whether the router revoked the registration (`[UNREGISTERED, 0, Details]`).
+    pub fn is_revoked(&self) -> bool {
+        self.revoked.get().is_some()
+    }
+
+    /// Why the router revoked the registration (`Details.reason`, e.g.
+    /// `wamp.error.unregistered`), if it did and said why.
+    pub fn revocation_reason(&self) -> Option<&str> {
+        self.revoked.get().and_then(Option::as_deref)
+    }
+
     /// Sends UNREGISTER and waits for UNREGISTERED (an ERROR is [`Error::Wamp`]).
+    /// A registration the router revoked is already gone: nothing is sent.
     pub async fn unregister(mut self) -> Result<(), Error> {
         self.active = false;
         self.invocations.close();
@@ -187,14 +587,7 @@ impl Registration {
 /// Answers invocations left in a closed queue with ERROR, so their callers do not hang.
 fn refuse_queued(queue: &mut mpsc::Receiver<Invocation>) {
     while let Ok(invocation) = queue.try_recv() {
-        let shared = invocation.shared.clone();
-        let request = invocation.request;
-        shared.send_detached(Message::error(
-            MessageType::Invocation,
-            request,
-            wamp_proto::error_uri::NO_SUCH_REGISTRATION,
-            Payload::empty(),
-        ));
+        invocation.refuse();
     }
 }
 
@@ -233,7 +626,7 @@ impl Stream for Registration {
 pub struct RegistrationHandle {
     id: u64,
     stop: Option<oneshot::Sender<()>>,
-    task: JoinHandle<Option<Registration>>,
+    task: JoinHandle<Registration>,
 }
 
 impl std::fmt::Debug for RegistrationHandle {
@@ -242,6 +635,62 @@ impl std::fmt::Debug for RegistrationHandle {
             .field("id", &self.id)
             .finish()
     }
+}
+
+/// How a handler-served invocation ended.
+enum Outcome {
+    Done(std::thread::Result<HandlerResult>),
+    Interrupted,
+    TimedOut,
+}
+
+/// Runs `handler` for one invocation and answers it: with its result, ERROR
+/// `wamp.error.canceled` if the dealer interrupts with mode `kill` (the handler
+/// future is dropped), nothing for `killnowait`, ERROR `wamp.error.timeout` when a
+/// forwarded timeout runs out, `wamp.error.runtime_error` if it panics.
+async fn serve<F, Fut>(handler: Arc<F>, mut invocation: Invocation)
+where
+    F: Fn(Vec<Value>, Dict) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = HandlerResult> + Send + 'static,
+{
+    let args = std::mem::take(&mut invocation.args);
+    let kwargs = std::mem::take(&mut invocation.kwargs);
+    let timeout = invocation.timeout();
+    let outcome = {
+        let work = AssertUnwindSafe(async { handler(args, kwargs).await }).catch_unwind();
+        let deadline = async {
+            match timeout {
+                Some(after) => tokio::time::sleep(after).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            biased;
+            _ = invocation.interrupted() => Outcome::Interrupted,
+            outcome = work => Outcome::Done(outcome),
+            () = deadline => Outcome::TimedOut,
+        }
+    };
+    let _ = match outcome {
+        Outcome::Done(Ok(Ok((args, kwargs)))) => invocation.yield_result(args, kwargs).await,
+        Outcome::Done(Ok(Err((uri, args, kwargs)))) => invocation.error(&uri, args, kwargs).await,
+        Outcome::Done(Err(_)) => {
+            invocation
+                .error(
+                    "wamp.error.runtime_error",
+                    vec![Value::from("handler panicked")],
+                    Dict::new(),
+                )
+                .await
+        }
+        Outcome::Interrupted => {
+            // `error` sends nothing after a `killnowait` interrupt.
+            invocation
+                .error(error_uri::CANCELED, Vec::new(), Dict::new())
+                .await
+        }
+        Outcome::TimedOut => invocation.error(TIMEOUT_URI, Vec::new(), Dict::new()).await,
+    };
 }
 
 impl RegistrationHandle {
@@ -265,30 +714,17 @@ impl RegistrationHandle {
                 tokio::select! {
                     stopped = stop_signal => {
                         if stopped {
-                            return Some(registration);
+                            return registration;
                         }
                         // The handle was dropped: keep serving.
                         stop = None;
                     }
                     invocation = registration.next() => {
-                        let mut invocation = invocation?;
-                        let handler = handler.clone();
-                        tokio::spawn(async move {
-                            let args = std::mem::take(&mut invocation.args);
-                            let kwargs = std::mem::take(&mut invocation.kwargs);
-                            let outcome = AssertUnwindSafe(async { handler(args, kwargs).await })
-                                .catch_unwind()
-                                .await;
-                            let _ = match outcome {
-                                Ok(Ok((args, kwargs))) => invocation.yield_result(args, kwargs).await,
-                                Ok(Err((uri, args, kwargs))) => invocation.error(&uri, args, kwargs).await,
-                                Err(_) => {
-                                    invocation
-                                        .error("wamp.error.runtime_error", vec![Value::from("handler panicked")], Dict::new())
-                                        .await
-                                }
-                            };
-                        });
+                        // `None`: the session ended or the router revoked the registration.
+                        let Some(invocation) = invocation else {
+                            return registration;
+                        };
+                        tokio::spawn(serve(handler.clone(), invocation));
                     }
                 }
             }
@@ -306,14 +742,15 @@ impl RegistrationHandle {
     }
 
     /// Stops the handler and unregisters the procedure. Invocations already being
-    /// handled are still answered.
+    /// handled are still answered. Succeeds without sending anything if the router
+    /// has revoked the registration.
     pub async fn unregister(mut self) -> Result<(), Error> {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
         match (&mut self.task).await {
-            Ok(Some(registration)) => registration.unregister().await,
-            _ => Err(Error::Closed),
+            Ok(registration) => registration.unregister().await,
+            Err(_) => Err(Error::Closed),
         }
     }
 }

@@ -36,10 +36,14 @@ use wamp_proto::{error_uri, Dict, Message, MessageType, Payload, SessionScopeIds
 
 pub use wamp_proto::Serializer;
 
+use crate::call::{CallOptions, CallStream, ProgressiveCall};
 use crate::endpoint::Endpoint;
 use crate::error::{message_of, CloseReason, Error};
 use crate::pubsub::Subscription;
-use crate::rpc::{CallResult, HandlerResult, Invocation, Registration, RegistrationHandle};
+use crate::rpc::{
+    CallResult, HandlerResult, Invocation, RegisterOptions, Registration, RegistrationHandle,
+    Revocation,
+};
 use crate::state::{
     violation, Action, PendingRegister, PendingSubscribe, Phase, RequestKind, State,
 };
@@ -95,18 +99,47 @@ impl Default for ConnectOptions {
     }
 }
 
+/// The Advanced Profile features this client announces as caller.
+pub const CALLER_FEATURES: &[&str] = &[
+    "progressive_call_results",
+    "progressive_call_invocations",
+    "call_timeout",
+    "call_canceling",
+    "caller_identification",
+];
+
+/// The Advanced Profile features this client announces as callee.
+pub const CALLEE_FEATURES: &[&str] = &[
+    "progressive_call_results",
+    "progressive_call_invocations",
+    "call_timeout",
+    "call_canceling",
+    "caller_identification",
+    "pattern_based_registration",
+    "shared_registration",
+    "registration_revocation",
+];
+
 impl ConnectOptions {
-    /// The HELLO this client sends to join `realm`.
+    /// The HELLO this client sends to join `realm`: the four client roles, with
+    /// [`CALLER_FEATURES`] and [`CALLEE_FEATURES`] announced (publisher and
+    /// subscriber announce no features), the agent, authmethods and authid, then
+    /// [`hello_details`](Self::hello_details) on top.
     pub fn hello(&self, realm: &str) -> Message {
-        let role = || {
-            let mut features = Dict::new();
-            features.insert("features".into(), Value::Dict(Dict::new()));
-            Value::Dict(features)
+        let role = |features: &[&str]| {
+            let features: Dict = features
+                .iter()
+                .map(|f| ((*f).to_owned(), Value::from(true)))
+                .collect();
+            let mut role = Dict::new();
+            role.insert("features".into(), Value::Dict(features));
+            Value::Dict(role)
         };
         let mut roles = Dict::new();
-        for name in ["caller", "callee", "publisher", "subscriber"] {
-            roles.insert(name.into(), role());
-        }
+        roles.insert("caller".into(), role(CALLER_FEATURES));
+        roles.insert("callee".into(), role(CALLEE_FEATURES));
+        roles.insert("publisher".into(), role(&[]));
+        roles.insert("subscriber".into(), role(&[]));
         let mut details = Dict::new();
         details.insert("roles".into(), Value::Dict(roles));
         details.insert("agent".into(), Value::from(self.agent.as_str()));
@@ -269,6 +302,33 @@ impl Shared {
         self.state.lock().is_established()
     }
 
+    /// Whether the router announced `feature` for its dealer role in WELCOME
+    /// (`call_cancelling`, the spelling of one spec section, counts as
+    /// `call_canceling`).
+    pub(crate) fn dealer_feature(&self, feature: &str) -> bool {
+        let Some(features) = self
+            .welcome_details
+            .get("roles")
+            .and_then(Value::as_dict)
+            .and_then(|roles| roles.get("dealer"))
+            .and_then(Value::as_dict)
+            .and_then(|dealer| dealer.get("features"))
+            .and_then(Value::as_dict)
+        else {
+            return false;
+        };
+        let has = |f: &str| features.get(f).and_then(Value::as_bool) == Some(true);
+        has(feature) || (feature == "call_canceling" && has("call_cancelling"))
+    }
+
+    /// The error for a request cut short by the end of the session.
+    pub(crate) fn close_error(&self) -> Error {
+        match &self.state.lock().phase {
+            Phase::Closed(reason) => Error::from_close(reason),
+            _ => Error::Closed,
+        }
+    }
+
     /// Waits for the reply to `request` of `kind`; forgets the request if the
     /// caller stops waiting.
     pub(crate) async fn wait<T>(
@@ -388,8 +448,18 @@ impl Shared {
             Action::Invoke { target, invocation } => {
                 let invocation = Invocation::new(invocation, self.clone());
                 if let Err(mpsc::error::SendError(invocation)) = target.send(invocation).await {
-                    self.refuse_invocation(invocation.request).await;
+                    invocation.refuse();
                 }
+                None
+            }
+            Action::Chunk { target, chunk } => {
+                // The invocation may be gone already: then the chunk is dropped.
+                let _ = target.send(chunk).await;
+                None
+            }
+            Action::CallItem { target, item } => {
+                // The caller may have given up already.
+                let _ = target.send(item).await;
                 None
             }
             Action::RefuseInvocation { request } => {
@@ -634,7 +704,7 @@ impl Session {
             queue_capacity: capacity,
             out,
             ids: Mutex::new(SessionScopeIds::new()),
-            state: Mutex::new(State::new()),
+            state: Mutex::new(State::with_queue_capacity(capacity)),
             closed: watch::Sender::new(None),
             control: watch::Sender::new(Control::Run),
         });
@@ -682,18 +752,108 @@ impl Session {
             .await
     }
 
-    /// Calls `procedure` with any payload and `CALL.Options` (e.g. `timeout`,
-    /// `disclose_me`). Progressive results are not supported: do not set
-    /// `receive_progress`.
+    /// Calls `procedure` with any payload and `CALL.Options` (a [`CallOptions`] or
+    /// a [`Dict`]), and waits for the final result (progressive results, if
+    /// `receive_progress` is set, are skipped).
+    ///
+    /// Dropping the future before the end gives up on the call: if the router
+    /// announced `call_canceling`, CANCEL with mode `killnowait` is sent. A call
+    /// timeout (`timeout`) that runs out is [`Error::Wamp`] `wamp.error.timeout`
+    /// ([`Error::is_timeout`]).
     pub async fn call_with(
         &self,
         procedure: &str,
         payload: Payload,
-        options: Dict,
+        options: impl Into<CallOptions>,
     ) -> Result<CallResult, Error> {
+        self.start_call(procedure, payload, options)
+            .await?
+            .result()
+            .await
+    }
+
+    /// Sends CALL and returns the call in flight, to read its (progressive) results
+    /// or [cancel](CallStream::cancel) it. Progressive results come only if
+    /// `options` sets `receive_progress` (see [`call_progressive`](Self::call_progressive)).
+    pub async fn start_call(
+        &self,
+        procedure: &str,
+        payload: Payload,
+        options: impl Into<CallOptions>,
+    ) -> Result<CallStream, Error> {
+        let options = options.into();
+        let progressive = options.wants_progress();
+        self.send_call(procedure, payload, options.into_dict(), progressive)
+            .await
+    }
+
+    /// Calls `procedure` asking for progressive results (`receive_progress: true`):
+    /// the returned stream yields [`CallEvent::Progress`](crate::CallEvent::Progress)
+    /// for each, then the final result or error.
+    ///
+    /// ```no_run
+    /// # async fn demo(session: wamp_client::Session) -> Result<(), wamp_client::Error> {
+    /// use wamp_client::{CallEvent, CallOptions, Payload};
+    /// let mut call = session
+    ///     .call_progressive("com.example.download", Payload::empty(), CallOptions::new())
+    ///     .await?;
+    /// while let Some(event) = call.next().await {
+    ///     if let CallEvent::Final(result) = event? {
+    ///         println!("{:?}", result.args);
+    ///     }
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn call_progressive(
+        &self,
+        procedure: &str,
+        payload: Payload,
+        options: impl Into<CallOptions>,
+    ) -> Result<CallStream, Error> {
+        let options = options.into().receive_progress(true);
+        self.send_call(procedure, payload, options.into_dict(), true)
+            .await
+    }
+
+    /// Starts a call whose arguments go out in chunks (progressive call
+    /// invocations): sends `first` as CALL with `progress: true`. Send further
+    /// chunks and the last one through the returned [`ProgressiveCall`]. Set
+    /// `receive_progress` in `options` to stream results back as well.
+    ///
+    /// Fails with [`Error::Unsupported`], sending nothing, unless the router
+    /// announced `progressive_call_invocations` (sending it anyway would be a
+    /// protocol violation).
+    pub async fn start_progressive_call(
+        &self,
+        procedure: &str,
+        first: Payload,
+        options: impl Into<CallOptions>,
+    ) -> Result<ProgressiveCall, Error> {
+        if !self.shared().dealer_feature("progressive_call_invocations") {
+            return Err(Error::Unsupported(
+                "the router did not announce progressive_call_invocations".into(),
+            ));
+        }
+        let options = options.into();
+        let progressive = options.wants_progress();
+        let options = options.option("progress", true);
+        let stream = self
+            .send_call(procedure, first, options.into_dict(), progressive)
+            .await?;
+        Ok(ProgressiveCall::new(procedure.to_owned(), stream))
+    }
+
+    async fn send_call(
+        &self,
+        procedure: &str,
+        payload: Payload,
+        options: Dict,
+        progressive: bool,
+    ) -> Result<CallStream, Error> {
         let shared = self.shared();
-        let (tx, rx) = oneshot::channel();
-        let request = shared
+        let mut stream = None;
+        shared
             .request(
                 |request| Message::Call {
                     request,
@@ -701,10 +861,20 @@ impl Session {
                     procedure: procedure.to_owned(),
                     payload,
                 },
-                |state, request| state.add_call(request, tx),
+                |state, request| {
+                    let (call, sink) = CallStream::new(request, shared.clone(), progressive);
+                    state.add_call(request, sink);
+                    stream = Some(call);
+                },
             )
             .await?;
-        shared.wait(RequestKind::Call, request, rx).await
+        stream.ok_or(Error::Closed)
+    }
+
+    /// Whether the router announced `feature` for its dealer role in WELCOME, e.g.
+    /// `call_canceling` or `progressive_call_invocations`.
+    pub fn dealer_supports(&self, feature: &str) -> bool {
+        self.shared().dealer_feature(feature)
     }
 
     /// Publishes to `topic` without acknowledgement: returns once the PUBLISH is
@@ -791,14 +961,18 @@ impl Session {
         self.register_with(procedure, Dict::new()).await
     }
 
-    /// Registers with `REGISTER.Options` (e.g. `match`, `invoke`).
+    /// Registers with `REGISTER.Options`: a [`RegisterOptions`] (`match`, `invoke`,
+    /// `disclose_caller`, …) or a [`Dict`].
     pub async fn register_with(
         &self,
         procedure: &str,
-        options: Dict,
+        options: impl Into<RegisterOptions>,
     ) -> Result<Registration, Error> {
+        let options = options.into().into_dict();
         let shared = self.shared();
         let local = shared.next_local();
+        let revoked = Revocation::default();
+        let revoked_for_state = revoked.clone();
         let (invocations, invocations_rx) = mpsc::channel(shared.queue_capacity());
         let (reply, rx) = oneshot::channel();
         let request = shared
@@ -814,6 +988,7 @@ impl Session {
                         PendingRegister {
                             local,
                             invocations,
+                            revoked: revoked_for_state,
                             reply,
                         },
                     )
@@ -821,7 +996,13 @@ impl Session {
             )
             .await?;
         let id = shared.wait(RequestKind::Register, request, rx).await?;
-        Ok(Registration::new(id, local, invocations_rx, shared.clone()))
+        Ok(Registration::new(
+            id,
+            local,
+            invocations_rx,
+            revoked,
+            shared.clone(),
+        ))
     }
 
     /// Registers `procedure` and answers every invocation with `handler`.
@@ -830,6 +1011,12 @@ impl Session {
     /// are served concurrently) and returns `Ok((args, kwargs))` for a YIELD or
     /// `Err((error_uri, args, kwargs))` for an ERROR. A handler that panics answers
     /// `wamp.error.runtime_error`.
+    ///
+    /// If the dealer interrupts an invocation (the call was canceled, timed out or
+    /// its caller left), the handler's future is dropped; for INTERRUPT mode `kill`
+    /// ERROR `wamp.error.canceled` is sent, for `killnowait` nothing. If the dealer
+    /// forwarded a call `timeout`, a handler still running when it runs out is
+    /// dropped and `wamp.error.timeout` is sent.
     ///
     /// ```no_run
     /// # async fn demo(session: wamp_client::Session) -> Result<(), wamp_client::Error> {
@@ -857,7 +1044,22 @@ impl Session {
         F: Fn(Vec<Value>, Dict) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = HandlerResult> + Send + 'static,
     {
-        let registration = self.register(procedure).await?;
+        self.register_fn_with(procedure, RegisterOptions::new(), handler)
+            .await
+    }
+
+    /// Like [`register_fn`](Self::register_fn) with `REGISTER.Options`.
+    pub async fn register_fn_with<F, Fut>(
+        &self,
+        procedure: &str,
+        options: impl Into<RegisterOptions>,
+        handler: F,
+    ) -> Result<RegistrationHandle, Error>
+    where
+        F: Fn(Vec<Value>, Dict) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = HandlerResult> + Send + 'static,
+    {
+        let registration = self.register_with(procedure, options).await?;
         Ok(RegistrationHandle::spawn(registration, handler))
     }
 

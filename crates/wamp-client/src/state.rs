@@ -6,15 +6,31 @@
 //! whatever needs an `.await` (delivering an EVENT or INVOCATION into a bounded
 //! channel, sending a reply) comes back as an [`Action`] for the reader to carry out
 //! after releasing the lock.
+//!
+//! # Calls and invocations in progress
+//!
+//! A call waits in `calls` under its request ID until its final RESULT or ERROR
+//! (progressive RESULTs leave it there), or until the caller gives up
+//! ([`State::remove_call`]). An INVOCATION stays in `invocations` until the callee
+//! answers or drops it ([`State::end_invocation`]): INTERRUPTs find it there, and so
+//! do the further chunks of a progressive call invocation, which reuse its request
+//! ID. Chunks that arrive after the callee has answered are dropped, as the
+//! specification demands; the IDs of such invocations are remembered for a while
+//! so that a late chunk is not mistaken for a new invocation.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use wamp_proto::{error_uri, Dict, Message, MessageType, Payload, Value};
 
+use crate::call::{CallEvent, CallSink};
 use crate::error::{message_of, CloseReason, Error};
 use crate::pubsub::Event;
-use crate::rpc::{CallResult, Invocation};
+use crate::rpc::{CallResult, InterruptMode, Invocation, InvocationChunk, Revocation};
+
+/// How many finished progressive invocations are remembered to drop their late
+/// chunks.
+const RECENT_CHUNKED: usize = 1024;
 
 /// Where the session is in its lifecycle.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -39,13 +55,13 @@ pub(crate) struct PendingSubscribe {
 pub(crate) struct PendingRegister {
     pub local: u64,
     pub invocations: mpsc::Sender<Invocation>,
+    pub revoked: Revocation,
     pub reply: oneshot::Sender<Result<u64, Error>>,
 }
 
 /// The kinds of request that wait for a reply.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum RequestKind {
-    Call,
     Publish,
     Subscribe,
     Unsubscribe,
@@ -63,6 +79,16 @@ pub(crate) struct LocalSubscriber {
 pub(crate) struct LocalCallee {
     pub local: u64,
     pub invocations: mpsc::Sender<Invocation>,
+    pub revoked: Revocation,
+}
+
+/// An INVOCATION the callee has not answered yet.
+struct ActiveInvocation {
+    registration: u64,
+    /// Set by INTERRUPT.
+    interrupt: watch::Sender<Option<InterruptMode>>,
+    /// Where further chunks go, while more may come (progressive call invocation).
+    chunks: Option<mpsc::Sender<InvocationChunk>>,
 }
 
 /// What the reader must do after [`State::on_message`].
@@ -78,6 +104,16 @@ pub(crate) enum Action {
     Invoke {
         target: mpsc::Sender<Invocation>,
         invocation: InvocationData,
+    },
+    /// Deliver a further chunk of a progressive call invocation.
+    Chunk {
+        target: mpsc::Sender<InvocationChunk>,
+        chunk: InvocationChunk,
+    },
+    /// Deliver a progressive result, or the final outcome, of a progressive call.
+    CallItem {
+        target: mpsc::Sender<Result<CallEvent, Error>>,
+        item: Result<CallEvent, Error>,
     },
     /// An INVOCATION for a registration we do not (or no longer) hold: answer ERROR.
     RefuseInvocation { request: u64 },
@@ -99,12 +135,16 @@ pub(crate) struct InvocationData {
     pub payload: Payload,
     pub args: Vec<Value>,
     pub kwargs: Dict,
+    pub interrupt: watch::Receiver<Option<InterruptMode>>,
+    pub chunks: Option<mpsc::Receiver<InvocationChunk>>,
 }
 
 /// The bookkeeping of one session.
 pub(crate) struct State {
     pub phase: Phase,
-    calls: HashMap<u64, oneshot::Sender<Result<CallResult, Error>>>,
+    /// Capacity of the queues made here (chunks of progressive invocations).
+    pub queue_capacity: usize,
+    calls: HashMap<u64, CallSink>,
     publishes: HashMap<u64, oneshot::Sender<Result<u64, Error>>>,
     subscribes: HashMap<u64, PendingSubscribe>,
     unsubscribes: HashMap<u64, oneshot::Sender<Result<(), Error>>>,
@@ -114,6 +154,11 @@ pub(crate) struct State {
     subscriptions: HashMap<u64, Vec<LocalSubscriber>>,
     /// Router registration id → local callee.
     registrations: HashMap<u64, LocalCallee>,
+    /// INVOCATION request id → the invocation, until the callee answers.
+    invocations: HashMap<u64, ActiveInvocation>,
+    /// Progressive invocations that ended while chunks could still come.
+    recent_chunked: VecDeque<u64>,
+    recent_chunked_set: HashSet<u64>,
     next_local: u64,
 }
 
@@ -142,6 +187,7 @@ impl State {
     pub(crate) fn new() -> State {
         State {
             phase: Phase::Established,
+            queue_capacity: 1024,
             calls: HashMap::new(),
             publishes: HashMap::new(),
             subscribes: HashMap::new(),
@@ -150,7 +196,18 @@ impl State {
             unregisters: HashMap::new(),
             subscriptions: HashMap::new(),
             registrations: HashMap::new(),
+            invocations: HashMap::new(),
+            recent_chunked: VecDeque::new(),
+            recent_chunked_set: HashSet::new(),
             next_local: 0,
+        }
+    }
+
+    /// A freshly established session whose queues hold `capacity` items.
+    pub(crate) fn with_queue_capacity(capacity: usize) -> State {
+        State {
+            queue_capacity: capacity,
+            ..State::new()
         }
     }
 
@@ -176,12 +233,46 @@ impl State {
             + self.unregisters.len()
     }
 
-    pub(crate) fn add_call(
-        &mut self,
-        request: u64,
-        reply: oneshot::Sender<Result<CallResult, Error>>,
-    ) {
-        self.calls.insert(request, reply);
+    pub(crate) fn add_call(&mut self, request: u64, sink: CallSink) {
+        self.calls.insert(request, sink);
+    }
+
+    /// Whether call `request` still waits for its outcome.
+    pub(crate) fn has_call(&self, request: u64) -> bool {
+        self.calls.contains_key(&request)
+    }
+
+    /// Forgets call `request`; `true` if it was still waiting.
+    pub(crate) fn remove_call(&mut self, request: u64) -> bool {
+        self.calls.remove(&request).is_some()
+    }
+
+    /// Number of invocations not answered yet.
+    #[cfg(test)]
+    pub(crate) fn active_invocations(&self) -> usize {
+        self.invocations.len()
+    }
+
+    /// The callee answered (or dropped) invocation `request`: forget it. If chunks
+    /// may still come for it, remember its ID for a while to drop them.
+    pub(crate) fn end_invocation(&mut self, request: u64) {
+        let Some(active) = self.invocations.remove(&request) else {
+            return;
+        };
+        if active.chunks.is_some() {
+            self.remember_chunked(request);
+        }
+    }
+
+    fn remember_chunked(&mut self, request: u64) {
+        if self.recent_chunked_set.insert(request) {
+            self.recent_chunked.push_back(request);
+            if self.recent_chunked.len() > RECENT_CHUNKED {
+                if let Some(old) = self.recent_chunked.pop_front() {
+                    self.recent_chunked_set.remove(&old);
+                }
+            }
+        }
     }
 
     pub(crate) fn add_publish(&mut self, request: u64, reply: oneshot::Sender<Result<u64, Error>>) {
@@ -215,7 +306,6 @@ impl State {
     /// Forgets a pending request whose caller stopped waiting.
     pub(crate) fn forget(&mut self, kind: RequestKind, request: u64) {
         match kind {
-            RequestKind::Call => drop(self.calls.remove(&request)),
             RequestKind::Publish => drop(self.publishes.remove(&request)),
             RequestKind::Subscribe => drop(self.subscribes.remove(&request)),
             RequestKind::Unsubscribe => drop(self.unsubscribes.remove(&request)),
@@ -266,8 +356,11 @@ impl State {
         fn err<T>(reason: &CloseReason) -> Result<T, Error> {
             Err(Error::from_close(reason))
         }
-        for (_, tx) in self.calls.drain() {
-            let _ = tx.send(err(reason));
+        for (_, sink) in self.calls.drain() {
+            match sink {
+                CallSink::Once(tx) => drop(tx.send(err(reason))),
+                CallSink::Stream(tx) => drop(tx.try_send(err(reason))),
+            }
         }
         for (_, tx) in self.publishes.drain() {
             let _ = tx.send(err(reason));
@@ -286,6 +379,8 @@ impl State {
         }
         self.subscriptions.clear();
         self.registrations.clear();
+        // Dropping the interrupt senders wakes `Invocation::interrupted`.
+        self.invocations.clear();
     }
 
     /// Handles one message from the router. When the session ends (GOODBYE, ABORT,
@@ -353,19 +448,7 @@ impl State {
                 request,
                 details,
                 payload,
-            } => {
-                if let Some(tx) = self.calls.remove(&request) {
-                    let result = decode_args(&payload)
-                        .map(|(args, kwargs)| CallResult {
-                            args,
-                            kwargs,
-                            details,
-                        })
-                        .map_err(|e| Error::Protocol(format!("RESULT payload: {e}")));
-                    let _ = tx.send(result);
-                }
-                Action::Nothing
-            }
+            } => self.on_result(request, details, &payload),
             Message::Published {
                 request,
                 publication,
@@ -423,6 +506,7 @@ impl State {
                             LocalCallee {
                                 local: p.local,
                                 invocations: p.invocations,
+                                revoked: p.revoked,
                             },
                         );
                     }
@@ -433,14 +517,24 @@ impl State {
                 request: 0,
                 details,
             } => {
-                if let Some(id) = details
-                    .as_ref()
-                    .and_then(|d| d.get("registration"))
-                    .and_then(Value::as_u64)
-                {
-                    self.registrations.remove(&id);
+                // Revocation: the router ended the registration. Dropping the
+                // queue's sender ends the `Registration` once it is drained.
+                let details = details.unwrap_or_default();
+                match details.get("registration").and_then(Value::as_u64) {
+                    Some(id) => {
+                        if let Some(callee) = self.registrations.remove(&id) {
+                            let reason = details
+                                .get("reason")
+                                .and_then(Value::as_str)
+                                .map(str::to_owned);
+                            let _ = callee.revoked.set(reason);
+                        }
+                        Action::Nothing
+                    }
+                    None => Action::Violation(
+                        "UNREGISTERED with request 0 names no registration".into(),
+                    ),
                 }
-                Action::Nothing
             }
             Message::Unregistered { request, .. } => {
                 if let Some(tx) = self.unregisters.remove(&request) {
@@ -480,32 +574,159 @@ impl State {
                 registration,
                 details,
                 payload,
-            } => {
-                let Some(callee) = self.registrations.get(&registration) else {
-                    return Action::RefuseInvocation { request };
-                };
-                let (args, kwargs) = decode_args(&payload).unwrap_or_else(|e| {
-                    tracing::warn!("INVOCATION payload cannot be decoded: {e}");
-                    Default::default()
-                });
-                Action::Invoke {
-                    target: callee.invocations.clone(),
-                    invocation: InvocationData {
-                        request,
-                        registration,
-                        details,
-                        payload,
-                        args,
-                        kwargs,
-                    },
+            } => self.on_invocation(request, registration, details, payload),
+            Message::Interrupt { request, options } => {
+                // An INTERRUPT for an invocation already answered is a harmless race.
+                if let Some(active) = self.invocations.get_mut(&request) {
+                    let mode = InterruptMode::from_options(&options);
+                    // No more chunks come after an interrupt.
+                    active.chunks = None;
+                    active.interrupt.send_if_modified(|current| {
+                        if current.is_none() {
+                            *current = Some(mode);
+                            true
+                        } else {
+                            false
+                        }
+                    });
                 }
+                Action::Nothing
             }
-            // Call canceling is not announced, so this should not come; nothing to stop.
-            Message::Interrupt { .. } => Action::Nothing,
             other => Action::Violation(format!(
                 "{} is not allowed from a router in an established session",
                 other.message_type().name()
             )),
+        }
+    }
+
+    fn on_result(&mut self, request: u64, details: Dict, payload: &Payload) -> Action {
+        let progress = details.get("progress").and_then(Value::as_bool) == Some(true);
+        let Some(sink) = self.calls.get(&request) else {
+            // A late answer to a call given up on.
+            return Action::Nothing;
+        };
+        let result = decode_args(payload)
+            .map(|(args, kwargs)| CallResult {
+                args,
+                kwargs,
+                details,
+            })
+            .map_err(|e| Error::Protocol(format!("RESULT payload: {e}")));
+        match sink {
+            CallSink::Once(_) if progress => Action::Violation(format!(
+                "progressive RESULT for call {request}, which did not ask for progressive results"
+            )),
+            CallSink::Once(_) => {
+                if let Some(CallSink::Once(tx)) = self.calls.remove(&request) {
+                    let _ = tx.send(result);
+                }
+                Action::Nothing
+            }
+            CallSink::Stream(target) => {
+                let target = target.clone();
+                let item = result.map(|r| {
+                    if progress {
+                        CallEvent::Progress(r)
+                    } else {
+                        CallEvent::Final(r)
+                    }
+                });
+                if !progress || item.is_err() {
+                    self.calls.remove(&request);
+                }
+                Action::CallItem { target, item }
+            }
+        }
+    }
+
+    fn on_invocation(
+        &mut self,
+        request: u64,
+        registration: u64,
+        details: Dict,
+        payload: Payload,
+    ) -> Action {
+        let progress = details.get("progress").and_then(Value::as_bool) == Some(true);
+        let decode = |payload: &Payload| {
+            decode_args(payload).unwrap_or_else(|e| {
+                tracing::warn!("INVOCATION payload cannot be decoded: {e}");
+                Default::default()
+            })
+        };
+        if let Some(active) = self.invocations.get_mut(&request) {
+            // The same request ID again: a further chunk of a progressive call
+            // invocation.
+            if active.registration != registration {
+                return Action::Violation(format!(
+                    "INVOCATION {request} for registration {registration} reuses the ID of an \
+                     invocation of registration {}",
+                    active.registration
+                ));
+            }
+            if active.interrupt.borrow().is_some() {
+                // Sent before the router saw our answer to the interrupt: drop it.
+                return Action::Nothing;
+            }
+            let Some(target) = active.chunks.clone() else {
+                return Action::Violation(format!(
+                    "INVOCATION {request} repeats the ID of an invocation in progress that \
+                     takes no further chunks"
+                ));
+            };
+            if !progress {
+                active.chunks = None;
+            }
+            let (args, kwargs) = decode(&payload);
+            return Action::Chunk {
+                target,
+                chunk: InvocationChunk {
+                    args,
+                    kwargs,
+                    details,
+                    payload,
+                    last: !progress,
+                },
+            };
+        }
+        if self.recent_chunked_set.contains(&request) {
+            // A late chunk of a progressive invocation already answered.
+            return Action::Nothing;
+        }
+        let Some(callee) = self.registrations.get(&registration) else {
+            if progress {
+                self.remember_chunked(request);
+            }
+            return Action::RefuseInvocation { request };
+        };
+        let target = callee.invocations.clone();
+        let (interrupt_tx, interrupt) = watch::channel(None);
+        let (chunk_tx, chunks) = if progress {
+            let (tx, rx) = mpsc::channel(self.queue_capacity.max(1));
+            (Some(tx), Some(rx))
+        } else {
+            (None, None)
+        };
+        self.invocations.insert(
+            request,
+            ActiveInvocation {
+                registration,
+                interrupt: interrupt_tx,
+                chunks: chunk_tx,
+            },
+        );
+        let (args, kwargs) = decode(&payload);
+        Action::Invoke {
+            target,
+            invocation: InvocationData {
+                request,
+                registration,
+                details,
+                payload,
+                args,
+                kwargs,
+                interrupt,
+                chunks,
+            },
         }
     }
 
@@ -522,11 +743,16 @@ impl State {
         });
         let error = Error::Wamp { uri, args, kwargs };
         match request_type {
-            MessageType::Call => {
-                if let Some(tx) = self.calls.remove(&request) {
-                    let _ = tx.send(Err(error));
+            MessageType::Call => match self.calls.remove(&request) {
+                Some(CallSink::Once(tx)) => drop(tx.send(Err(error))),
+                Some(CallSink::Stream(target)) => {
+                    return Action::CallItem {
+                        target,
+                        item: Err(error),
+                    }
                 }
-            }
+                None => {}
+            },
             MessageType::Publish => {
                 if let Some(tx) = self.publishes.remove(&request) {
                     let _ = tx.send(Err(error));
@@ -570,7 +796,7 @@ mod tests {
 
     fn call_pending(state: &mut State, id: u64) -> oneshot::Receiver<Result<CallResult, Error>> {
         let (tx, rx) = oneshot::channel();
-        state.add_call(id, tx);
+        state.add_call(id, CallSink::Once(tx));
         rx
     }
 
@@ -758,6 +984,7 @@ mod tests {
             PendingRegister {
                 local,
                 invocations,
+                revoked: Revocation::default(),
                 reply,
             },
         );
@@ -919,9 +1146,245 @@ mod tests {
     fn forgotten_requests_are_dropped() {
         let mut st = State::new();
         let _call = call_pending(&mut st, 1);
-        st.forget(RequestKind::Call, 1);
+        assert!(st.remove_call(1));
+        assert!(!st.remove_call(1));
         assert_eq!(st.pending_count(), 0);
         st.forget(RequestKind::Unregister, 99);
+    }
+
+    fn stream_pending(state: &mut State, id: u64) -> mpsc::Sender<Result<CallEvent, Error>> {
+        let (tx, _rx) = mpsc::channel(4);
+        state.add_call(id, CallSink::Stream(tx.clone()));
+        tx
+    }
+
+    fn result(request: u64, progress: bool, n: i64) -> Message {
+        let details = if progress {
+            dict! {"progress" => true}
+        } else {
+            Dict::new()
+        };
+        Message::Result {
+            request,
+            details,
+            payload: Payload::from_args(vec![Value::from(n)]),
+        }
+    }
+
+    #[test]
+    fn progressive_results_stay_pending_until_the_final_one() {
+        let mut st = State::new();
+        let _tx = stream_pending(&mut st, 1);
+        for n in 0..3 {
+            match st.on_message(result(1, true, n)) {
+                Action::CallItem {
+                    item: Ok(CallEvent::Progress(r)),
+                    ..
+                } => assert_eq!(r.args, vec![Value::from(n)]),
+                _ => panic!("expected a progress item"),
+            }
+            assert!(st.has_call(1));
+        }
+        match st.on_message(result(1, false, 9)) {
+            Action::CallItem {
+                item: Ok(CallEvent::Final(r)),
+                ..
+            } => assert_eq!(r.args, vec![Value::from(9)]),
+            _ => panic!("expected the final item"),
+        }
+        assert!(!st.has_call(1));
+        // An ERROR ends a progressive call too.
+        let _tx = stream_pending(&mut st, 2);
+        st.on_message(result(2, true, 0));
+        match st.on_message(Message::error(
+            MessageType::Call,
+            2,
+            "wamp.error.canceled",
+            Payload::empty(),
+        )) {
+            Action::CallItem { item: Err(e), .. } => assert!(e.is_canceled()),
+            _ => panic!("expected an error item"),
+        }
+        assert_eq!(st.pending_count(), 0);
+    }
+
+    #[test]
+    fn progressive_result_for_a_plain_call_is_a_violation() {
+        let mut st = State::new();
+        let _rx = call_pending(&mut st, 1);
+        assert!(matches!(
+            st.on_message(result(1, true, 0)),
+            Action::Violation(_)
+        ));
+        assert!(matches!(st.phase, Phase::Closed(_)));
+    }
+
+    /// Installs a local callee for `registration`, as REGISTERED would.
+    fn registered(st: &mut State, registration: u64) -> (mpsc::Receiver<Invocation>, Revocation) {
+        let (invocations, rx) = mpsc::channel(4);
+        let revoked = Revocation::default();
+        let local = st.next_local();
+        st.registrations.insert(
+            registration,
+            LocalCallee {
+                local,
+                invocations,
+                revoked: revoked.clone(),
+            },
+        );
+        (rx, revoked)
+    }
+
+    fn invocation(request: u64, registration: u64, progress: bool, n: i64) -> Message {
+        let details = if progress {
+            dict! {"progress" => true}
+        } else {
+            Dict::new()
+        };
+        Message::Invocation {
+            request,
+            registration,
+            details,
+            payload: Payload::from_args(vec![Value::from(n)]),
+        }
+    }
+
+    #[test]
+    fn chunks_of_a_progressive_invocation_follow_its_request_id() {
+        let mut st = State::new();
+        let (_rx, _) = registered(&mut st, 40);
+        let Action::Invoke {
+            invocation: data, ..
+        } = st.on_message(invocation(7, 40, true, 0))
+        else {
+            panic!("expected an invocation");
+        };
+        assert!(data.chunks.is_some());
+        for (n, progress) in [(1, true), (2, false)] {
+            match st.on_message(invocation(7, 40, progress, n)) {
+                Action::Chunk { chunk, .. } => {
+                    assert_eq!(chunk.args, vec![Value::from(n)]);
+                    assert_eq!(chunk.last, !progress);
+                }
+                _ => panic!("expected a chunk"),
+            }
+        }
+        // After the last chunk the same ID again is a violation.
+        assert!(matches!(
+            st.on_message(invocation(7, 40, true, 3)),
+            Action::Violation(_)
+        ));
+    }
+
+    #[test]
+    fn late_chunks_after_the_answer_are_dropped() {
+        let mut st = State::new();
+        let (_rx, _) = registered(&mut st, 40);
+        assert!(matches!(
+            st.on_message(invocation(7, 40, true, 0)),
+            Action::Invoke { .. }
+        ));
+        st.end_invocation(7);
+        assert_eq!(st.active_invocations(), 0);
+        assert!(matches!(
+            st.on_message(invocation(7, 40, true, 1)),
+            Action::Nothing
+        ));
+        assert!(matches!(
+            st.on_message(invocation(7, 40, false, 2)),
+            Action::Nothing
+        ));
+        // Another registration's chunk under an active ID is a violation.
+        let (_rx2, _) = registered(&mut st, 41);
+        st.on_message(invocation(8, 40, true, 0));
+        assert!(matches!(
+            st.on_message(invocation(8, 41, true, 1)),
+            Action::Violation(_)
+        ));
+    }
+
+    #[test]
+    fn a_plain_invocation_id_repeated_is_a_violation() {
+        let mut st = State::new();
+        let (_rx, _) = registered(&mut st, 40);
+        st.on_message(invocation(7, 40, false, 0));
+        assert!(matches!(
+            st.on_message(invocation(7, 40, false, 1)),
+            Action::Violation(_)
+        ));
+    }
+
+    #[test]
+    fn interrupt_reaches_the_invocation_and_stops_chunks() {
+        let mut st = State::new();
+        let (_rx, _) = registered(&mut st, 40);
+        let Action::Invoke {
+            invocation: data, ..
+        } = st.on_message(invocation(7, 40, true, 0))
+        else {
+            panic!("expected an invocation");
+        };
+        assert_eq!(*data.interrupt.borrow(), None);
+        st.on_message(Message::Interrupt {
+            request: 7,
+            options: dict! {"mode" => "kill"},
+        });
+        assert_eq!(*data.interrupt.borrow(), Some(InterruptMode::Kill));
+        // A second INTERRUPT does not change the mode; unknown ones are ignored.
+        st.on_message(Message::Interrupt {
+            request: 7,
+            options: Dict::new(),
+        });
+        assert_eq!(*data.interrupt.borrow(), Some(InterruptMode::Kill));
+        assert!(matches!(
+            st.on_message(Message::Interrupt {
+                request: 99,
+                options: Dict::new()
+            }),
+            Action::Nothing
+        ));
+        // Chunks racing the interrupt are dropped.
+        assert!(matches!(
+            st.on_message(invocation(7, 40, true, 1)),
+            Action::Nothing
+        ));
+        assert_eq!(
+            InterruptMode::from_options(&dict! {"mode" => "killnowait"}),
+            InterruptMode::KillNoWait
+        );
+        assert_eq!(
+            InterruptMode::from_options(&Dict::new()),
+            InterruptMode::KillNoWait
+        );
+        // Closing the session drops the interrupt sender.
+        st.close(&CloseReason::TransportLost);
+        assert!(data.interrupt.has_changed().is_err());
+    }
+
+    #[test]
+    fn registration_revocation_records_the_reason() {
+        let mut st = State::new();
+        let (mut rx, revoked) = registered(&mut st, 40);
+        st.on_message(Message::Unregistered {
+            request: 0,
+            details: Some(dict! {"registration" => 40u64, "reason" => "wamp.error.unregistered"}),
+        });
+        assert_eq!(
+            revoked.get(),
+            Some(&Some("wamp.error.unregistered".to_owned()))
+        );
+        assert!(rx.try_recv().is_err());
+        assert!(matches!(
+            st.on_message(invocation(1, 40, false, 0)),
+            Action::RefuseInvocation { request: 1 }
+        ));
+        assert!(matches!(
+            st.on_message(Message::Unregistered {
+                request: 0,
+                details: Some(Dict::new()),
+            }),
+            Action::Violation(_)
+        ));
     }
 
     #[test]

@@ -159,7 +159,7 @@ async fn call_over_every_transport_and_serializer() {
 }
 
 #[tokio::test]
-async fn hello_announces_basic_roles_and_agent() {
+async fn hello_announces_roles_features_and_agent() {
     let (url, listener) = listen(Kind::Rs).await;
     let options = ConnectOptions {
         authid: Some("alice".into()),
@@ -175,9 +175,42 @@ async fn hello_announces_basic_roles_and_agent() {
         .and_then(Value::as_dict)
         .expect("roles");
     let empty = Value::Dict(dict! {"features" => Dict::new()});
-    for role in ["caller", "callee", "publisher", "subscriber"] {
+    for role in ["publisher", "subscriber"] {
         assert_eq!(roles.get(role), Some(&empty), "{role}");
     }
+    let features = |role: &str| -> Vec<String> {
+        let features = roles
+            .get(role)
+            .and_then(Value::as_dict)
+            .and_then(|r| r.get("features"))
+            .and_then(Value::as_dict)
+            .unwrap_or_else(|| panic!("{role} features"));
+        assert!(features.values().all(|v| *v == Value::from(true)), "{role}");
+        features.keys().cloned().collect()
+    };
+    let mut caller = vec![
+        "progressive_call_results",
+        "progressive_call_invocations",
+        "call_timeout",
+        "call_canceling",
+        "caller_identification",
+    ];
+    caller.sort_unstable();
+    assert_eq!(features("caller"), caller);
+    let mut callee = vec![
+        "progressive_call_results",
+        "progressive_call_invocations",
+        "call_timeout",
+        "call_canceling",
+        "caller_identification",
+        "pattern_based_registration",
+        "shared_registration",
+        "registration_revocation",
+    ];
+    callee.sort_unstable();
+    assert_eq!(features("callee"), callee);
+    assert_eq!(wamp_client::CALLER_FEATURES.len(), caller.len());
+    assert_eq!(wamp_client::CALLEE_FEATURES.len(), callee.len());
     assert_eq!(roles.len(), 4);
     let agent = details.get("agent").and_then(Value::as_str).expect("agent");
     assert!(agent.starts_with("junction-client/"), "{agent}");
@@ -1019,16 +1052,17 @@ async fn messages_over_the_routers_limit_are_not_sent() {
         panic!("tcp listener expected");
     };
     let (tcp, _) = l.accept().await.expect("accept");
-    let mut router = RawPeer::accept_rawsocket(tcp, 512).await.expect("accept");
+    // (The HELLO with its feature announcements needs more than the minimum 512.)
+    let mut router = RawPeer::accept_rawsocket(tcp, 1024).await.expect("accept");
     recv(&mut router).await;
     router.send(msg::welcome(1)).await.expect("send");
     let session = client.await.expect("join").expect("connect");
-    assert_eq!(session.router_max_message_size(), Some(512));
+    assert_eq!(session.router_max_message_size(), Some(1024));
     match session
-        .call("p", vec![Value::from("x".repeat(600))], Dict::new())
+        .call("p", vec![Value::from("x".repeat(1100))], Dict::new())
         .await
     {
-        Err(Error::TooLarge { limit, .. }) => assert_eq!(limit, 512),
+        Err(Error::TooLarge { limit, .. }) => assert_eq!(limit, 1024),
         other => panic!("expected TooLarge, got {other:?}"),
     }
     // The refused call did not use up a request id.
