@@ -18,6 +18,7 @@
 //! [[realm]]
 //! name = "realm1"
 //! uri_check = "loose"         # or "strict"
+//! disclose_caller = false     # true: every INVOCATION names its caller
 //!
 //! [limits]
 //! max_message_size = 16777216
@@ -101,6 +102,10 @@ pub struct Realm {
     /// URI checking: `loose` (the spec's MUST) or `strict`.
     #[serde(default)]
     pub uri_check: UriCheck,
+    /// Always disclose the caller (`caller`, `caller_authid`, `caller_authrole`) in
+    /// INVOCATION details, whatever CALL and REGISTER ask for.
+    #[serde(default)]
+    pub disclose_caller: bool,
 }
 
 /// How URIs are checked.
@@ -192,6 +197,7 @@ fn default_realms() -> Vec<Realm> {
     vec![Realm {
         name: DEFAULT_REALM.into(),
         uri_check: UriCheck::Loose,
+        disclose_caller: false,
     }]
 }
 
@@ -324,6 +330,7 @@ impl Config {
                         UriCheck::Loose => UriRule::Loose,
                         UriCheck::Strict => UriRule::Strict,
                     },
+                    disclose_caller: r.disclose_caller,
                 })
                 .collect(),
             outbox: OutboxLimits {
@@ -371,6 +378,7 @@ mod tests {
             [[realm]]
             name = "b"
             uri_check = "strict"
+            disclose_caller = true
             [limits]
             max_message_size = 1024
             "#,
@@ -378,6 +386,8 @@ mod tests {
         .expect("parse");
         assert_eq!(c.listeners.len(), 3);
         assert_eq!(c.realms[1].uri_check, UriCheck::Strict);
+        let realms = c.router_config().realms;
+        assert!(!realms[0].disclose_caller && realms[1].disclose_caller);
         assert_eq!(c.limits.max_message_size, 1024);
         assert_eq!(
             c.limits.outbox_max_bytes,

@@ -121,6 +121,7 @@ fn build_config(args: &ServeArgs) -> anyhow::Result<Config> {
             .map(|name| Realm {
                 name: name.clone(),
                 uri_check: UriCheck::Loose,
+                disclose_caller: false,
             })
             .collect();
     }

@@ -31,6 +31,8 @@ pub struct Server {
     endpoints: Endpoints,
     shutdown: watch::Sender<bool>,
     accept_loops: Vec<JoinHandle<()>>,
+    /// Ends calls whose `timeout` passed.
+    call_timer: JoinHandle<()>,
     /// One clone per live connection: the count tells when all have ended.
     live: Arc<()>,
 }
@@ -100,11 +102,13 @@ impl Server {
                 }
             }
         }
+        let call_timer = tokio::spawn(run_call_timer(router.clone()));
         Ok(Server {
             router,
             endpoints,
             shutdown,
             accept_loops,
+            call_timer,
             live,
         })
     }
@@ -131,9 +135,33 @@ impl Server {
         while Arc::strong_count(&self.live) > 1 && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
+        self.call_timer.abort();
         for path in &self.endpoints.unix {
             let _ = std::fs::remove_file(path);
         }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.call_timer.abort();
+    }
+}
+
+/// The router's clock: sleeps until the earliest call deadline (or until an earlier
+/// one appears) and ends the calls that are due.
+async fn run_call_timer(router: Arc<Router>) {
+    loop {
+        match router.next_deadline() {
+            Some(at) => {
+                tokio::select! {
+                    () = tokio::time::sleep_until(at.into()) => {}
+                    () = router.timer_changed().notified() => {}
+                }
+            }
+            None => router.timer_changed().notified().await,
+        }
+        router.expire(Instant::now());
     }
 }
 

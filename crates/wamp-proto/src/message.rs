@@ -676,6 +676,9 @@ fn check_option(message: &'static str, key: &str, v: &Value) -> Result<(), Decod
         | "callee_authid" | "callee_authrole" | "topic" | "procedure" | "transaction_hash"
         | "enc_serializer" | "enc_key" | "ppt_scheme" | "ppt_serializer" | "ppt_cipher"
         | "ppt_keyid" | "rkey" | "nkey" | "reason" => (is_str(v), "must be a string"),
+        // For REGISTER, unknown policy names are the dealer's to refuse (with an
+        // ERROR `wamp.error.invalid_argument`, not by ending the session).
+        "match" | "invoke" if message == "REGISTER" => (is_str(v), "must be a string"),
         "match" => (
             matches!(v.as_str(), Some("exact" | "prefix" | "wildcard")),
             "must be exact, prefix or wildcard",

@@ -6,17 +6,21 @@
 //! protocol violations, which end this session only.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use wamp_proto::error_uri::{self as uri_err};
 use wamp_proto::message::{Id, MessageType};
-use wamp_proto::uri::{is_valid_uri, MatchPolicy};
+use wamp_proto::uri::{is_valid_pattern, is_valid_uri, MatchPolicy, UriRule};
 use wamp_proto::{decode, dict, random_id, Dict, Message, Payload, Serializer, Value};
 
-use crate::dealer::{CallRefused, PendingCall, RegisterError};
+use crate::dealer::{
+    call_error, CallRefused, CallState, CancelMode, Chunk, InvokePolicy, PendingCall, Progress,
+    RegisterError, RegisterOptions, DIFFERENT_INVOCATION_POLICY, FEATURE_NOT_SUPPORTED,
+};
 use crate::outbox::Outbox;
 use crate::realm::Realm;
-use crate::session::SessionHandle;
+use crate::session::{PeerFeatures, SessionHandle};
 use crate::{CallLimits, IdSet, Router};
 
 /// A CALL refused because its callee has as many invocations in flight as it accepts
@@ -235,17 +239,25 @@ impl Connection {
                     break candidate;
                 }
             };
-            let handle = Arc::new(SessionHandle::new(
-                id,
-                self.link.serializer,
-                self.link.max_message_size,
-                (
-                    format!("anonymous-{id}"),
-                    "anonymous".to_owned(),
-                    "anonymous".to_owned(),
-                ),
-                self.link.outbox.clone(),
-            ));
+            let handle = Arc::new(
+                SessionHandle::new(
+                    id,
+                    self.link.serializer,
+                    self.link.max_message_size,
+                    (
+                        format!("anonymous-{id}"),
+                        "anonymous".to_owned(),
+                        "anonymous".to_owned(),
+                    ),
+                    self.link.outbox.clone(),
+                )
+                .with_features(PeerFeatures::from_roles(
+                    details
+                        .get("roles")
+                        .and_then(Value::as_dict)
+                        .unwrap_or(&Dict::new()),
+                )),
+            );
             sessions.insert(id, handle.clone());
             handle
         };
@@ -405,16 +417,19 @@ impl Connection {
                 options,
                 procedure,
             } => {
-                if let Some(policy) = unsupported_match(&options) {
-                    self.link.error(
-                        MessageType::Register,
-                        request,
-                        uri_err::INVALID_ARGUMENT,
-                        &format!("match policy '{policy}' is not supported"),
-                    );
-                    return Flow::Continue;
-                }
-                if !valid_application_uri(&procedure, j.realm.config.uri_rule) {
+                let options = match register_options(&options) {
+                    Ok(options) => options,
+                    Err(text) => {
+                        self.link.error(
+                            MessageType::Register,
+                            request,
+                            uri_err::INVALID_ARGUMENT,
+                            &text,
+                        );
+                        return Flow::Continue;
+                    }
+                };
+                if !valid_registration_uri(&procedure, options.policy, j.realm.config.uri_rule) {
                     self.link.error(
                         MessageType::Register,
                         request,
@@ -423,30 +438,28 @@ impl Connection {
                     );
                     return Flow::Continue;
                 }
-                // The message parser has checked that it is an integer ≥ 1.
-                let concurrency = options
-                    .get("concurrency")
-                    .and_then(Value::as_u64)
-                    .map(|n| usize::try_from(n).unwrap_or(usize::MAX));
                 let mut dealer = j.realm.dealer.lock();
-                match dealer.register(&procedure, &j.handle, concurrency) {
+                let (uri, text) = match dealer.register(&procedure, &j.handle, options) {
                     Ok(registration) => {
                         j.registrations.insert(registration);
+                        // Queued under the table lock so it precedes any INVOCATION.
                         let _ = j.handle.send(&Message::Registered {
                             request,
                             registration,
                         });
+                        return Flow::Continue;
                     }
-                    Err(RegisterError::AlreadyExists) => {
-                        drop(dealer);
-                        self.link.error(
-                            MessageType::Register,
-                            request,
-                            uri_err::PROCEDURE_ALREADY_EXISTS,
-                            &format!("'{procedure}' is already registered"),
-                        );
-                    }
-                }
+                    Err(RegisterError::AlreadyExists) => (
+                        uri_err::PROCEDURE_ALREADY_EXISTS,
+                        format!("'{procedure}' is already registered"),
+                    ),
+                    Err(RegisterError::DifferentPolicy) => (
+                        DIFFERENT_INVOCATION_POLICY,
+                        format!("'{procedure}' is registered with another invocation policy"),
+                    ),
+                };
+                drop(dealer);
+                self.link.error(MessageType::Register, request, uri, &text);
                 Flow::Continue
             }
             Message::Unregister {
@@ -473,10 +486,21 @@ impl Connection {
             }
             Message::Call {
                 request,
+                options,
                 procedure,
                 payload,
-                ..
             } => {
+                // Plain calls carry no options: nothing to look at.
+                let options = if options.is_empty() {
+                    CallOptions::default()
+                } else {
+                    CallOptions::parse(&options)
+                };
+                if options.progress && !j.handle.features.caller_progressive_invocations {
+                    return self.protocol_violation(
+                        "CALL.Options.progress sent without announcing progressive_call_invocations",
+                    );
+                }
                 if !is_valid_uri(&procedure, j.realm.config.uri_rule) {
                     self.link.error(
                         MessageType::Call,
@@ -492,25 +516,83 @@ impl Connection {
                     &j.handle,
                     request,
                     &procedure,
+                    &options,
                     payload,
                 );
-                if let Err((uri, text)) = outcome {
-                    self.link.error(MessageType::Call, request, uri, &text);
+                match outcome {
+                    Ok(false) => {}
+                    Ok(true) => self.router.timer_changed().notify_one(),
+                    Err((uri, text)) => self.link.error(MessageType::Call, request, uri, &text),
                 }
                 Flow::Continue
             }
+            Message::Cancel { request, options } => {
+                let mode = options
+                    .get("mode")
+                    .and_then(Value::as_str)
+                    .and_then(CancelMode::parse)
+                    .unwrap_or_default();
+                j.realm.dealer.lock().cancel(j.handle.id, request, mode);
+                Flow::Continue
+            }
             Message::Yield {
-                request, payload, ..
+                request,
+                options,
+                payload,
             } => {
-                let pending = j.realm.dealer.lock().finish_call(j.handle.id, request);
-                // An answer to a call that already ended (caller gone) is dropped quietly.
+                let progress = options.get("progress").and_then(Value::as_bool) == Some(true);
+                let mut dealer = j.realm.dealer.lock();
+                if progress {
+                    match dealer.progress(j.handle.id, request) {
+                        Progress::Deliver(caller, call_request) => {
+                            let result = Message::Result {
+                                request: call_request,
+                                details: dict! { "progress" => true },
+                                payload,
+                            };
+                            // Sent under the lock, so that no final answer (a
+                            // timeout, a cancel) can overtake it.
+                            match caller.encode(&result) {
+                                Ok(bytes) => {
+                                    let _ = caller.send_encoded(bytes);
+                                }
+                                Err(e) => dealer.abort_call(
+                                    j.handle.id,
+                                    request,
+                                    uri_err::PAYLOAD_SIZE_EXCEEDED,
+                                    &e.to_string(),
+                                ),
+                            }
+                        }
+                        Progress::Violation => {
+                            drop(dealer);
+                            return self.protocol_violation(
+                                "progressive YIELD for an invocation that did not ask for progress",
+                            );
+                        }
+                        Progress::Drop => {}
+                    }
+                    return Flow::Continue;
+                }
+                let pending = dealer.finish_call(j.handle.id, request);
+                drop(dealer);
+                // An answer to a call that already ended (caller gone, canceled, timed
+                // out) is dropped quietly.
                 if let Some(call) = pending {
-                    let result = Message::Result {
-                        request: call.call_request,
-                        details: Dict::new(),
-                        payload,
+                    let answer = if call.state == CallState::Killing {
+                        call_error(
+                            call.call_request,
+                            uri_err::CANCELED,
+                            "the call was canceled",
+                        )
+                    } else {
+                        Message::Result {
+                            request: call.call_request,
+                            details: Dict::new(),
+                            payload,
+                        }
                     };
-                    deliver_to_caller(&call, &result);
+                    deliver_to_caller(&call, &answer);
                 }
                 Flow::Continue
             }
@@ -545,8 +627,8 @@ impl Connection {
                 self.state = State::Closed;
                 Flow::Close
             }
-            // Not announced yet; ignoring them is harmless.
-            Message::Cancel { .. } | Message::EventReceived { .. } => Flow::Continue,
+            // Not announced; ignoring it is harmless.
+            Message::EventReceived { .. } => Flow::Continue,
             other => {
                 let name = other.message_type().name();
                 let why = match other {
@@ -581,7 +663,8 @@ fn valid_application_uri(uri: &str, rule: wamp_proto::uri::UriRule) -> bool {
     is_valid_uri(uri, rule) && !uri.starts_with("wamp.")
 }
 
-/// A `match` option other than `exact` (pattern matching is not implemented yet).
+/// A `match` option other than `exact` (pattern-based subscriptions are not
+/// implemented yet).
 fn unsupported_match(options: &Dict) -> Option<String> {
     let policy = options.get("match")?.as_str()?;
     match MatchPolicy::parse(policy) {
@@ -590,51 +673,136 @@ fn unsupported_match(options: &Dict) -> Option<String> {
     }
 }
 
-/// Routes a CALL to its callee. On failure returns the error URI and text for the caller.
+/// Procedures and patterns that clients register: valid for their match policy and
+/// outside the reserved `wamp.` namespace.
+fn valid_registration_uri(uri: &str, policy: MatchPolicy, rule: UriRule) -> bool {
+    is_valid_pattern(uri, policy, rule) && !uri.starts_with("wamp.")
+}
+
+/// REGISTER.Options, or the text of an `invalid_argument` error. (The message parser
+/// has checked the types already.)
+fn register_options(options: &Dict) -> Result<RegisterOptions, String> {
+    let mut parsed = RegisterOptions::default();
+    if options.is_empty() {
+        return Ok(parsed);
+    }
+    if let Some(policy) = options.get("match").and_then(Value::as_str) {
+        parsed.policy =
+            MatchPolicy::parse(policy).ok_or_else(|| format!("unknown match policy '{policy}'"))?;
+    }
+    if let Some(invoke) = options.get("invoke").and_then(Value::as_str) {
+        parsed.invoke = InvokePolicy::parse(invoke)
+            .ok_or_else(|| format!("unknown invocation policy '{invoke}'"))?;
+    }
+    parsed.concurrency = options
+        .get("concurrency")
+        .and_then(Value::as_u64)
+        .map(|n| usize::try_from(n).unwrap_or(usize::MAX));
+    let flag = |key: &str| options.get(key).and_then(Value::as_bool) == Some(true);
+    parsed.disclose_caller = flag("disclose_caller");
+    parsed.forward_timeout = flag("forward_timeout");
+    parsed.force_reregister = flag("force_reregister");
+    Ok(parsed)
+}
+
+/// The CALL.Options the dealer acts on.
+#[derive(Clone, Copy, Debug, Default)]
+struct CallOptions {
+    receive_progress: bool,
+    /// A chunk of a streaming call that more chunks follow.
+    progress: bool,
+    disclose_me: bool,
+    /// Milliseconds (the spec's unit; Autobahn sends seconds); 0 = none.
+    timeout: u64,
+}
+
+impl CallOptions {
+    fn parse(options: &Dict) -> Self {
+        let flag = |key: &str| options.get(key).and_then(Value::as_bool) == Some(true);
+        CallOptions {
+            receive_progress: flag("receive_progress"),
+            progress: flag("progress"),
+            disclose_me: flag("disclose_me"),
+            timeout: options.get("timeout").and_then(Value::as_u64).unwrap_or(0),
+        }
+    }
+}
+
+/// Routes a CALL (or a further chunk of a streaming call) to its callee. Returns
+/// whether a new earliest call deadline appeared; on failure the error URI and text
+/// for the caller.
 fn call(
     realm: &Realm,
     limits: &CallLimits,
     caller: &Arc<SessionHandle>,
     request: Id,
     procedure: &str,
+    options: &CallOptions,
     payload: Payload,
-) -> Result<(), (&'static str, String)> {
+) -> Result<bool, (&'static str, String)> {
     let mut dealer = realm.dealer.lock();
-    let Some((registration, reg)) = dealer.lookup(procedure) else {
-        return Err((
-            uri_err::NO_SUCH_PROCEDURE,
-            format!("no callee registered for '{procedure}'"),
-        ));
-    };
-    let callee = reg.callee.clone();
-    let invocation = callee.next_invocation_id();
-    let message = Message::Invocation {
-        request: invocation,
-        registration,
-        details: Dict::new(),
+    match dealer.chunk(caller.id, request, !options.progress) {
+        Chunk::NewCall => {}
+        Chunk::Drop => return Ok(false),
+        Chunk::Forward {
+            callee,
+            invocation,
+            registration,
+            details,
+        } => {
+            let message = Message::Invocation {
+                request: invocation,
+                registration,
+                details,
+                payload,
+            };
+            if let Err(e) = callee.send(&message) {
+                dealer.abort_call(
+                    callee.id,
+                    invocation,
+                    uri_err::PAYLOAD_SIZE_EXCEEDED,
+                    &format!("cannot deliver the call to its callee: {e}"),
+                );
+            }
+            return Ok(false);
+        }
+    }
+    let started = start_call(
+        &mut dealer,
+        realm,
+        limits,
+        caller,
+        request,
+        procedure,
+        options,
         payload,
-    };
-    let bytes = match callee.encode(&message) {
-        Ok(bytes) => bytes,
-        Err(e) => {
+    );
+    if started.is_err() && options.progress {
+        // Later chunks of a refused streaming call must not become calls.
+        dealer.close_stream(caller.id, request);
+    }
+    started
+}
+
+#[allow(clippy::too_many_arguments)]
+fn start_call(
+    dealer: &mut crate::dealer::Dealer,
+    realm: &Realm,
+    limits: &CallLimits,
+    caller: &Arc<SessionHandle>,
+    request: Id,
+    procedure: &str,
+    options: &CallOptions,
+    payload: Payload,
+) -> Result<bool, (&'static str, String)> {
+    let route = match dealer.select(procedure, caller, limits) {
+        Ok(route) => route,
+        Err(CallRefused::NoSuchProcedure) => {
             return Err((
-                uri_err::PAYLOAD_SIZE_EXCEEDED,
-                format!("cannot deliver the call to its callee: {e}"),
+                uri_err::NO_SUCH_PROCEDURE,
+                format!("no callee registered for '{procedure}'"),
             ))
         }
-    };
-    let started = dealer.start_call(
-        invocation,
-        PendingCall {
-            caller: caller.clone(),
-            callee: callee.clone(),
-            call_request: request,
-            registration,
-        },
-        limits,
-    );
-    match started {
-        Ok(()) => {}
         Err(CallRefused::CallerBusy) => {
             return Err((
                 TOO_MANY_CALLS,
@@ -647,14 +815,76 @@ fn call(
         Err(CallRefused::CalleeBusy) => {
             return Err((
                 MAX_CONCURRENCY_REACHED,
-                format!("the callee of '{procedure}' has as many calls in flight as it accepts"),
+                format!("the callees of '{procedure}' have as many calls in flight as they accept"),
             ))
         }
+    };
+    let callee = route.callee;
+    let features = callee.features;
+    // The spec asks callees of progressive results and invocations to be able to
+    // cancel too; otherwise a departed caller's stream could not be stopped.
+    if options.progress && !(features.progressive_call_invocations && features.call_canceling) {
+        return Err((
+            FEATURE_NOT_SUPPORTED,
+            "the callee does not support progressive call invocations".to_owned(),
+        ));
     }
+    let receive_progress =
+        options.receive_progress && features.progressive_call_results && features.call_canceling;
+    let mut details = Dict::new();
+    if route.pattern {
+        details.insert("procedure".into(), Value::from(procedure));
+    }
+    if options.disclose_me || route.disclose_caller || realm.config.disclose_caller {
+        details.insert("caller".into(), Value::from(caller.id));
+        details.insert("caller_authid".into(), Value::from(caller.authid.as_str()));
+        details.insert(
+            "caller_authrole".into(),
+            Value::from(caller.authrole.as_str()),
+        );
+    }
+    if receive_progress {
+        details.insert("receive_progress".into(), Value::Bool(true));
+    }
+    let mut timeout = None;
+    if options.timeout > 0 {
+        if route.forward_timeout {
+            details.insert("timeout".into(), Value::from(options.timeout));
+        } else {
+            let length = Duration::from_millis(options.timeout);
+            // A deadline beyond what the clock can express is no deadline.
+            timeout = Instant::now().checked_add(length).map(|at| (length, at));
+        }
+    }
+    let stream = options.progress.then(|| Box::new(details.clone()));
+    if options.progress {
+        details.insert("progress".into(), Value::Bool(true));
+    }
+    let invocation = callee.next_invocation_id();
+    let message = Message::Invocation {
+        request: invocation,
+        registration: route.registration,
+        details,
+        payload,
+    };
+    let bytes = match callee.encode(&message) {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            return Err((
+                uri_err::PAYLOAD_SIZE_EXCEEDED,
+                format!("cannot deliver the call to its callee: {e}"),
+            ))
+        }
+    };
+    let mut pending = PendingCall::new(caller.clone(), callee.clone(), request, route.registration);
+    pending.receive_progress = receive_progress;
+    pending.timeout = timeout;
+    pending.stream = stream;
+    let earliest = dealer.start_call(invocation, pending);
     // If the callee's queue refuses it, the callee is on its way out and its
     // departure ends this call with `canceled`.
     let _ = callee.send_encoded(bytes);
-    Ok(())
+    Ok(earliest)
 }
 
 /// Sends a RESULT or ERROR to a caller; one too large for the caller's transport

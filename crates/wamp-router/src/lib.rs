@@ -23,14 +23,18 @@ pub mod session;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
 use parking_lot::RwLock;
+use tokio::sync::Notify;
 use wamp_proto::error_uri::CLOSE_SYSTEM_SHUTDOWN;
 use wamp_proto::{Message, Serializer};
 
 pub use connection::{Connection, Flow};
+pub use dealer::{CancelMode, InvokePolicy};
 pub use outbox::{CloseCause, Drained, Outbox, OutboxLimits, PushError, SlowConsumerPolicy};
 pub use realm::{Realm, RealmConfig, RealmStats};
+pub use session::PeerFeatures;
 
 /// Maps keyed by router-chosen ids (random session, subscription and registration
 /// ids; per-callee invocation ids): a fast seeded hash instead of SipHash, which is
@@ -91,6 +95,8 @@ pub struct Router {
     outbox_limits: OutboxLimits,
     pub(crate) call_limits: CallLimits,
     shutting_down: AtomicBool,
+    /// Told when a call deadline earlier than all others appeared.
+    timer_changed: Notify,
 }
 
 impl Router {
@@ -106,6 +112,7 @@ impl Router {
             outbox_limits: config.outbox,
             call_limits: config.calls,
             shutting_down: AtomicBool::new(false),
+            timer_changed: Notify::new(),
         })
     }
 
@@ -144,6 +151,35 @@ impl Router {
             .values()
             .map(|r| r.sessions.read().len())
             .sum()
+    }
+
+    /// The earliest deadline of a call with a router-run timeout
+    /// (`CALL.Options.timeout`), if any. The router keeps no clock of its own: its
+    /// driver waits until then (or until [`Router::timer_changed`] fires) and calls
+    /// [`Router::expire`].
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.realms
+            .read()
+            .values()
+            .filter_map(|r| r.dealer.lock().next_deadline())
+            .min()
+    }
+
+    /// Ends every call whose deadline is not after `now` (ERROR `wamp.error.timeout`
+    /// to its caller). Returns how many ended.
+    pub fn expire(&self, now: Instant) -> usize {
+        self.realms
+            .read()
+            .values()
+            .map(|r| r.dealer.lock().expire(now))
+            .sum()
+    }
+
+    /// Notified when a deadline earlier than every other appeared, so the timer
+    /// driver should look at [`Router::next_deadline`] again. (A permit is kept if
+    /// nobody waits, so no change is missed.)
+    pub fn timer_changed(&self) -> &Notify {
+        &self.timer_changed
     }
 
     /// Whether [`Router::shutdown`] was called.

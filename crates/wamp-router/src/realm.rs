@@ -18,6 +18,9 @@ pub struct RealmConfig {
     pub name: String,
     /// How strictly topic and procedure URIs are checked.
     pub uri_rule: UriRule,
+    /// Always tell callees who calls (`caller`, `caller_authid`, `caller_authrole` in
+    /// INVOCATION.Details), whatever CALL and REGISTER ask for.
+    pub disclose_caller: bool,
 }
 
 impl RealmConfig {
@@ -26,6 +29,7 @@ impl RealmConfig {
         RealmConfig {
             name: name.into(),
             uri_rule: UriRule::Loose,
+            disclose_caller: false,
         }
     }
 }
@@ -79,6 +83,20 @@ impl Realm {
             registrations: dealer.registration_count(),
             pending_calls: dealer.pending_count(),
         }
+    }
+
+    /// The router takes registration `registration` away from `callee` (from all its
+    /// callees when `None`); callees that announced `registration_revocation` get
+    /// UNREGISTERED with `reason` (a URI). Their calls in flight go on. Returns how
+    /// many callees lost it. (For the registration meta API's `remove_callee`.)
+    pub fn revoke_registration(&self, registration: Id, callee: Option<Id>, reason: &str) -> usize {
+        self.dealer.lock().revoke(registration, callee, reason)
+    }
+
+    /// Call state of any kind the dealer still holds (pending calls, timer entries,
+    /// progressive-invocation streams); 0 once everyone left.
+    pub fn call_state_len(&self) -> usize {
+        self.dealer.lock().call_state_len()
     }
 
     /// Handles of every joined session.

@@ -1,6 +1,6 @@
 //! The roles and features the router announces in WELCOME: exactly what works.
 
-use wamp_proto::{dict, Dict, Value};
+use wamp_proto::{dict, Dict};
 
 /// `WELCOME.Details.roles`.
 pub fn router_roles() -> Dict {
@@ -11,7 +11,16 @@ pub fn router_roles() -> Dict {
             },
         },
         "dealer" => dict! {
-            "features" => Value::Dict(Dict::new()),
+            "features" => dict! {
+                "progressive_call_results" => true,
+                "progressive_call_invocations" => true,
+                "call_timeout" => true,
+                "call_canceling" => true,
+                "caller_identification" => true,
+                "pattern_based_registration" => true,
+                "shared_registration" => true,
+                "registration_revocation" => true,
+            },
         },
     }
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use wamp_proto::message::Id;
-use wamp_proto::{encode, Message, Serializer, MAX_ID};
+use wamp_proto::{encode, Dict, Message, Serializer, Value, MAX_ID};
 
 use crate::outbox::{Outbox, PushError};
 
@@ -24,6 +24,8 @@ pub struct SessionHandle {
     pub authrole: String,
     /// How the session authenticated.
     pub authmethod: String,
+    /// Advanced features the session announced in HELLO.
+    pub features: PeerFeatures,
     outbox: Arc<Outbox>,
     /// Last INVOCATION request id sent to this session (router → callee direction).
     last_invocation: AtomicU64,
@@ -31,6 +33,48 @@ pub struct SessionHandle {
     pub(crate) calls_in_flight: AtomicUsize,
     /// Invocations sent to this session that it has not answered (ditto).
     pub(crate) invocations_in_flight: AtomicUsize,
+}
+
+/// The advanced RPC features a session announced (`HELLO.Details.roles.<role>.features`)
+/// that change what the dealer sends it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PeerFeatures {
+    /// callee: `call_canceling` (or the spec's one-off spelling `call_cancelling`):
+    /// it may get INTERRUPT.
+    pub call_canceling: bool,
+    /// callee: `progressive_call_results`.
+    pub progressive_call_results: bool,
+    /// callee: `progressive_call_invocations`.
+    pub progressive_call_invocations: bool,
+    /// caller: `progressive_call_invocations` (it may send CALL chunks).
+    pub caller_progressive_invocations: bool,
+    /// callee: `registration_revocation` (it may get UNREGISTERED with request 0).
+    pub registration_revocation: bool,
+}
+
+impl PeerFeatures {
+    /// Reads the features from `HELLO.Details.roles`.
+    pub fn from_roles(roles: &Dict) -> Self {
+        let features = |role: &str| {
+            roles
+                .get(role)
+                .and_then(Value::as_dict)
+                .and_then(|r| r.get("features"))
+                .and_then(Value::as_dict)
+        };
+        let on = |f: Option<&Dict>, key: &str| {
+            f.and_then(|f| f.get(key)).and_then(Value::as_bool) == Some(true)
+        };
+        let callee = features("callee");
+        let caller = features("caller");
+        PeerFeatures {
+            call_canceling: on(callee, "call_canceling") || on(callee, "call_cancelling"),
+            progressive_call_results: on(callee, "progressive_call_results"),
+            progressive_call_invocations: on(callee, "progressive_call_invocations"),
+            caller_progressive_invocations: on(caller, "progressive_call_invocations"),
+            registration_revocation: on(callee, "registration_revocation"),
+        }
+    }
 }
 
 /// Why a message did not reach a session.
@@ -68,11 +112,18 @@ impl SessionHandle {
             authid: auth.0,
             authrole: auth.1,
             authmethod: auth.2,
+            features: PeerFeatures::default(),
             outbox,
             last_invocation: AtomicU64::new(0),
             calls_in_flight: AtomicUsize::new(0),
             invocations_in_flight: AtomicUsize::new(0),
         }
+    }
+
+    /// The same handle with the features the session announced.
+    pub fn with_features(mut self, features: PeerFeatures) -> Self {
+        self.features = features;
+        self
     }
 
     /// The next session-scope request id for an INVOCATION to this session.
