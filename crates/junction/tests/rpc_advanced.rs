@@ -867,9 +867,10 @@ async fn shared_registrations_pick_callees_by_policy() {
             .await,
             "wamp.error.procedure_exists_with_different_invocation_policy"
         );
+        // `single` (the default) against a shared registration is a policy conflict.
         assert_eq!(
             register_error(&mut other, 2, "com.example.rr", Dict::new()).await,
-            "wamp.error.procedure_already_exists"
+            "wamp.error.procedure_exists_with_different_invocation_policy"
         );
         assert_eq!(
             register_error(

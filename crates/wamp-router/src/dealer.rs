@@ -335,9 +335,10 @@ impl Dealer {
             if options.force_reregister {
                 self.revoke(existing, None, UNREGISTERED);
             } else if let Some(reg) = self.registrations.get_mut(&existing) {
-                // A `single` registration on either side is the Basic Profile case.
+                // An existing `single` registration is the Basic Profile case; a
+                // shared one asked for with another policy (`single` included) is
+                // a policy conflict, as Autobahn and Crossbar report it.
                 if reg.invoke == InvokePolicy::Single
-                    || options.invoke == InvokePolicy::Single
                     || reg.callees.iter().any(|c| c.session.id == callee.id)
                 {
                     return Err(RegisterError::AlreadyExists);

@@ -6,7 +6,8 @@
 //  * progressiveCall() refuses to run unless the router's WELCOME announces
 //    dealer.features.progressive_call_invocations.
 //  * its HELLO does NOT announce progressive_call_invocations (caller or
-//    callee) nor call_canceling (callee), although it implements the former.
+//    callee), nor progressive_call_results or call_canceling (callee),
+//    although it implements them.
 //    A spec router must refuse such a call (protocol violation for the
 //    caller, feature_not_supported for the callee), so the progressive
 //    invocation test adds the missing announcements to wampy's HELLO.
@@ -85,7 +86,13 @@ test(
     skip: IS_CROSSBAR && 'Crossbar 26.10 has no progressive call invocations (no CALL.Options.progress, feature not announced)',
   },
   async (t) => {
-    const announce = { caller: { progressive_call_invocations: true }, callee: { progressive_call_invocations: true, call_canceling: true } };
+    // The callee acknowledges chunks with progressive results, which it may only
+    // send when the dealer passed receive_progress on: it must announce
+    // progressive_call_results too (wampy's callee announces neither).
+    const announce = {
+      caller: { progressive_call_invocations: true },
+      callee: { progressive_call_invocations: true, progressive_call_results: true, call_canceling: true },
+    };
     const callee = await wampy(t, { announce });
     const caller = await wampy(t, { announce });
     const dealer = caller._cache.server_wamp_features.roles.dealer.features;
