@@ -38,14 +38,29 @@
 //! interrupts ([`Invocation::interrupted`]), caller identification
 //! ([`Invocation::caller`]), pattern-based and shared registrations
 //! ([`RegisterOptions`]), registration revocation
-//! ([`Registration::revocation_reason`]). HELLO announces exactly these features
-//! ([`CALLER_FEATURES`], [`CALLEE_FEATURES`]). Publisher and subscriber announce no
-//! features, and there is no authentication yet; other options can still be passed
-//! through the `*_with` methods.
+//! ([`Registration::revocation_reason`]).
+//!
+//! # Advanced Profile publish and subscribe
+//!
+//! As publisher ([`PublishOptions`]): acknowledgement, subscriber black- and
+//! whitelisting, publisher exclusion and identification, event retention, and
+//! payload passthru mode ([`Session::publish_passthru`]). As subscriber
+//! ([`SubscribeOptions`]): pattern-based subscriptions, retained events, event
+//! details ([`Event::publisher`], [`Event::topic`], [`Event::trustlevel`],
+//! [`Event::passthru_payload`], …), subscription revocation
+//! ([`Subscription::revocation_reason`]). Event history
+//! ([`Session::subscription_events`]) and session testaments
+//! ([`Session::add_testament`]) are typed wrappers of the router's procedures.
+//!
+//! HELLO announces exactly the features implemented ([`CALLER_FEATURES`],
+//! [`CALLEE_FEATURES`], [`PUBLISHER_FEATURES`], [`SUBSCRIBER_FEATURES`]). There is
+//! no authentication yet; other options can still be passed through the `*_with`
+//! methods.
 
 mod call;
 mod endpoint;
 mod error;
+mod meta;
 mod pubsub;
 mod rpc;
 mod session;
@@ -55,12 +70,16 @@ mod transport;
 pub use call::{CallEvent, CallOptions, CallStream, CancelMode, ProgressiveCall};
 pub use endpoint::Endpoint;
 pub use error::{CloseReason, Error};
-pub use pubsub::{Event, Subscription};
+pub use meta::{EventHistoryQuery, HistoryEvent, TestamentOptions, TestamentScope};
+pub use pubsub::{Event, PublishOptions, SubscribeOptions, Subscription};
 pub use rpc::{
     CallResult, HandlerResult, InterruptMode, Invocation, InvocationChunk, InvokePolicy,
     MatchPolicy, RegisterOptions, Registration, RegistrationHandle,
 };
-pub use session::{ConnectOptions, Session, CALLEE_FEATURES, CALLER_FEATURES, LEAVE_TIMEOUT};
+pub use session::{
+    ConnectOptions, Session, CALLEE_FEATURES, CALLER_FEATURES, LEAVE_TIMEOUT, PUBLISHER_FEATURES,
+    SUBSCRIBER_FEATURES,
+};
 
 pub use wamp_proto;
 pub use wamp_proto::{dict, Dict, Message, MessageType, Payload, Serializer, Value};

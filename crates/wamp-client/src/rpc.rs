@@ -347,13 +347,14 @@ impl Drop for Invocation {
     }
 }
 
-/// `REGISTER.Options.match`: how the registered URI matches called procedures
-/// (pattern-based registration).
+/// `REGISTER.Options.match` and `SUBSCRIBE.Options.match`: how the registered or
+/// subscribed URI matches called procedures or published topics (pattern-based
+/// registration and subscription).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum MatchPolicy {
-    /// The procedure URI itself (the default).
+    /// The URI itself (the default).
     Exact,
-    /// Every procedure whose URI starts with the registered string.
+    /// Every URI that starts with the registered or subscribed string.
     Prefix,
     /// Empty URI components match any one component (`com.example..get`).
     Wildcard,

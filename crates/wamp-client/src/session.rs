@@ -5,8 +5,11 @@
 //! A connected session runs two tasks. The **reader** decodes what the router sends
 //! and dispatches it through [`State`]: replies complete the waiting request, EVENTs
 //! and INVOCATIONs go into the bounded channel of their
-//! [`Subscription`](crate::Subscription) / [`Registration`](crate::Registration)
-//! (the reader waits when one is full, which pushes back on the router). The
+//! [`Subscription`](crate::Subscription) / [`Registration`](crate::Registration).
+//! The reader waits when a registration's channel is full, which pushes back on the
+//! router; for a full subscription channel it waits at most
+//! [`ConnectOptions::event_overflow_wait`] and then drops the event for that
+//! subscription (see [slow subscribers](crate::Subscription#slow-subscribers)). The
 //! **writer** owns the sending half and drains a bounded queue of encoded messages,
 //! writing whatever has piled up with one flush.
 //!
@@ -39,7 +42,11 @@ pub use wamp_proto::Serializer;
 use crate::call::{CallOptions, CallStream, ProgressiveCall};
 use crate::endpoint::Endpoint;
 use crate::error::{message_of, CloseReason, Error};
-use crate::pubsub::Subscription;
+use crate::meta::{
+    EventHistoryQuery, HistoryEvent, TestamentOptions, TestamentScope, ADD_TESTAMENT,
+    FLUSH_TESTAMENTS, GET_EVENTS,
+};
+use crate::pubsub::{EventSink, PublishOptions, SubscribeOptions, Subscription};
 use crate::rpc::{
     CallResult, HandlerResult, Invocation, RegisterOptions, Registration, RegistrationHandle,
     Revocation,
@@ -79,6 +86,10 @@ pub struct ConnectOptions {
     /// Capacity of every per-session queue: outgoing messages, and the events or
     /// invocations waiting in each subscription or registration. Default 1024.
     pub queue_capacity: usize,
+    /// How long the session waits for room in a full subscription queue before it
+    /// drops the event for that subscription; see
+    /// [slow subscribers](crate::Subscription#slow-subscribers). Default 1 s.
+    pub event_overflow_wait: Duration,
     /// Extra `HELLO.Details` entries, overriding the defaults (e.g. a different
     /// `roles` dict, `authrole`, `authextra`). Default empty.
     pub hello_details: Dict,
@@ -94,6 +105,7 @@ impl Default for ConnectOptions {
             authmethods: vec!["anonymous".to_owned()],
             connect_timeout: Duration::from_secs(10),
             queue_capacity: 1024,
+            event_overflow_wait: Duration::from_secs(1),
             hello_details: Dict::new(),
         }
     }
@@ -120,10 +132,27 @@ pub const CALLEE_FEATURES: &[&str] = &[
     "registration_revocation",
 ];
 
+/// The Advanced Profile features this client announces as publisher.
+pub const PUBLISHER_FEATURES: &[&str] = &[
+    "publisher_identification",
+    "subscriber_blackwhite_listing",
+    "publisher_exclusion",
+    "payload_passthru_mode",
+];
+
+/// The Advanced Profile features this client announces as subscriber.
+pub const SUBSCRIBER_FEATURES: &[&str] = &[
+    "publisher_identification",
+    "publication_trustlevels",
+    "pattern_based_subscription",
+    "subscription_revocation",
+    "payload_passthru_mode",
+];
+
 impl ConnectOptions {
     /// The HELLO this client sends to join `realm`: the four client roles, with
-    /// [`CALLER_FEATURES`] and [`CALLEE_FEATURES`] announced (publisher and
-    /// subscriber announce no features), the agent, authmethods and authid, then
+    /// [`CALLER_FEATURES`], [`CALLEE_FEATURES`], [`PUBLISHER_FEATURES`] and
+    /// [`SUBSCRIBER_FEATURES`] announced, the agent, authmethods and authid, then
     /// [`hello_details`](Self::hello_details) on top.
     pub fn hello(&self, realm: &str) -> Message {
         let role = |features: &[&str]| {
@@ -138,8 +167,8 @@ impl ConnectOptions {
         let mut roles = Dict::new();
         roles.insert("caller".into(), role(CALLER_FEATURES));
         roles.insert("callee".into(), role(CALLEE_FEATURES));
-        roles.insert("publisher".into(), role(&[]));
-        roles.insert("subscriber".into(), role(&[]));
+        roles.insert("publisher".into(), role(PUBLISHER_FEATURES));
+        roles.insert("subscriber".into(), role(SUBSCRIBER_FEATURES));
         let mut details = Dict::new();
         details.insert("roles".into(), Value::Dict(roles));
         details.insert("agent".into(), Value::from(self.agent.as_str()));
@@ -184,6 +213,7 @@ pub(crate) struct Shared {
     /// The router's receive limit (RawSocket).
     max_send: Option<usize>,
     queue_capacity: usize,
+    event_overflow_wait: Duration,
     out: mpsc::Sender<Outgoing>,
     /// Request IDs; taken before `state` when both are needed.
     ids: Mutex<SessionScopeIds>,
@@ -250,6 +280,39 @@ impl Shared {
         permit.send(Outgoing::Message(bytes));
         *ids = next;
         Ok(request)
+    }
+
+    /// Sends UNSUBSCRIBE for router subscription `subscription`, whose last local
+    /// subscriber has gone, unless a new one has come meanwhile (then nothing is
+    /// sent and the result is `None`). `reply` receives the outcome.
+    pub(crate) async fn unsubscribe(
+        &self,
+        subscription: u64,
+        reply: Option<oneshot::Sender<Result<(), Error>>>,
+    ) -> Result<Option<u64>, Error> {
+        let permit = self.out.reserve().await.map_err(|_| Error::Closed)?;
+        let mut ids = self.ids.lock();
+        let mut state = self.state.lock();
+        if !state.is_established() {
+            return Err(Error::Closed);
+        }
+        if state.has_subscribers(subscription) {
+            return Ok(None);
+        }
+        let mut next = ids.clone();
+        let request = next.next();
+        let bytes = self.encode(
+            &Message::Unsubscribe {
+                request,
+                subscription,
+                options: Dict::new(),
+            },
+            true,
+        )?;
+        state.add_unsubscribe(request, subscription, reply);
+        permit.send(Outgoing::Message(bytes));
+        *ids = next;
+        Ok(Some(request))
     }
 
     /// A request whose reply nobody waits for (used from `Drop`): sent from a new task
@@ -319,6 +382,20 @@ impl Shared {
         };
         let has = |f: &str| features.get(f).and_then(Value::as_bool) == Some(true);
         has(feature) || (feature == "call_canceling" && has("call_cancelling"))
+    }
+
+    /// Whether the router announced `feature` for its broker role in WELCOME.
+    pub(crate) fn broker_feature(&self, feature: &str) -> bool {
+        self.welcome_details
+            .get("roles")
+            .and_then(Value::as_dict)
+            .and_then(|roles| roles.get("broker"))
+            .and_then(Value::as_dict)
+            .and_then(|broker| broker.get("features"))
+            .and_then(Value::as_dict)
+            .and_then(|features| features.get(feature))
+            .and_then(Value::as_bool)
+            == Some(true)
     }
 
     /// The error for a request cut short by the end of the session.
@@ -432,17 +509,38 @@ impl Shared {
         match action {
             Action::Nothing => None,
             Action::Events { targets, event } => {
+                let wait = self.event_overflow_wait;
+                let mut deadline = None;
                 let mut targets = targets.into_iter().peekable();
                 while let Some(target) = targets.next() {
-                    let event = if targets.peek().is_some() {
-                        event.clone()
+                    if targets.peek().is_some() {
+                        target.deliver(event.clone(), wait, &mut deadline).await;
                     } else {
                         // The last one gets the original.
-                        let _ = target.send(event).await;
+                        target.deliver(event, wait, &mut deadline).await;
                         break;
-                    };
-                    let _ = target.send(event).await;
+                    }
                 }
+                None
+            }
+            Action::Resubscribe(pending) => {
+                let topic = pending.topic.clone();
+                let options = pending.options.clone();
+                // If the session is over, `pending` is dropped and its waiter fails.
+                let _ = self
+                    .request(
+                        |request| Message::Subscribe {
+                            request,
+                            options,
+                            topic,
+                        },
+                        |state, request| state.add_subscribe(request, pending),
+                    )
+                    .await;
+                None
+            }
+            Action::Unsubscribe { subscription } => {
+                let _ = self.unsubscribe(subscription, None).await;
                 None
             }
             Action::Invoke { target, invocation } => {
@@ -702,6 +800,7 @@ impl Session {
             welcome_details,
             max_send,
             queue_capacity: capacity,
+            event_overflow_wait: options.event_overflow_wait,
             out,
             ids: Mutex::new(SessionScopeIds::new()),
             state: Mutex::new(State::with_queue_capacity(capacity)),
@@ -877,28 +976,45 @@ impl Session {
         self.shared().dealer_feature(feature)
     }
 
+    /// Whether the router announced `feature` for its broker role in WELCOME, e.g.
+    /// `pattern_based_subscription` or `payload_passthru_mode`.
+    pub fn broker_supports(&self, feature: &str) -> bool {
+        self.shared().broker_feature(feature)
+    }
+
     /// Publishes to `topic` without acknowledgement: returns once the PUBLISH is
     /// queued for sending. The router reports no errors for it.
     pub async fn publish(&self, topic: &str, args: Vec<Value>, kwargs: Dict) -> Result<(), Error> {
-        self.publish_with(topic, Payload::new(args, kwargs), Dict::new())
+        self.publish_with(topic, Payload::new(args, kwargs), PublishOptions::new())
             .await
             .map(|_| ())
     }
 
-    /// Publishes with any payload and `PUBLISH.Options`. With `acknowledge: true`
-    /// waits for PUBLISHED and returns `Some(publication id)`, or the router's
-    /// ERROR as [`Error::Wamp`]; otherwise returns `None` once queued.
+    /// Publishes with any payload and `PUBLISH.Options` (a [`PublishOptions`] or a
+    /// [`Dict`]). With `acknowledge: true` waits for PUBLISHED and returns
+    /// `Some(publication id)`, or the router's ERROR as [`Error::Wamp`]; otherwise
+    /// returns `None` once queued.
+    ///
+    /// [`Payload::opaque`] sends a single binary element in place of `Arguments`,
+    /// as Autobahn's payload transparency does; for the specification's payload
+    /// passthru mode use [`publish_passthru`](Self::publish_passthru). Options with
+    /// a `ppt_scheme` fail with [`Error::Unsupported`], sending nothing, unless the
+    /// broker announced `payload_passthru_mode`.
     pub async fn publish_with(
         &self,
         topic: &str,
         payload: Payload,
-        options: Dict,
+        options: impl Into<PublishOptions>,
     ) -> Result<Option<u64>, Error> {
+        let options = options.into();
         let shared = self.shared();
-        let acknowledge = options
-            .get("acknowledge")
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
+        if options.is_passthru() && !shared.broker_feature("payload_passthru_mode") {
+            return Err(Error::Unsupported(
+                "the router did not announce payload_passthru_mode".into(),
+            ));
+        }
+        let acknowledge = options.is_acknowledged();
+        let options = options.into_dict();
         let build = |request| Message::Publish {
             request,
             options,
@@ -919,25 +1035,58 @@ impl Session {
             .map(Some)
     }
 
-    /// Subscribes to `topic` (exact match).
-    pub async fn subscribe(&self, topic: &str) -> Result<Subscription, Error> {
-        self.subscribe_with(topic, Dict::new()).await
+    /// Publishes an opaque payload in payload passthru mode: `data` goes out as the
+    /// only element of `Arguments`, `ppt_scheme` is set to `scheme` (`mqtt`, `wamp`
+    /// or a custom `x_…` scheme), and the other `ppt_*` keys come from `options`
+    /// ([`PublishOptions::ppt_serializer`], …). The broker forwards it untouched;
+    /// subscribers read it with [`Event::passthru_payload`](crate::Event::passthru_payload).
+    ///
+    /// Fails with [`Error::Unsupported`], sending nothing, unless the broker
+    /// announced `payload_passthru_mode` (using it anyway is a protocol violation).
+    pub async fn publish_passthru(
+        &self,
+        topic: &str,
+        scheme: &str,
+        data: Bytes,
+        options: impl Into<PublishOptions>,
+    ) -> Result<Option<u64>, Error> {
+        let options = options.into().ppt_scheme(scheme);
+        if !options.is_passthru() {
+            return Err(Error::Unsupported("an empty ppt_scheme".into()));
+        }
+        self.publish_with(topic, Payload::from_args(vec![Value::Bytes(data)]), options)
+            .await
     }
 
-    /// Subscribes with `SUBSCRIBE.Options` (e.g. `match: "prefix"`).
+    /// Subscribes to `topic` (exact match).
+    pub async fn subscribe(&self, topic: &str) -> Result<Subscription, Error> {
+        self.subscribe_with(topic, SubscribeOptions::new()).await
+    }
+
+    /// Subscribes with `SUBSCRIBE.Options`: a [`SubscribeOptions`] (`match`,
+    /// `get_retained`) or a [`Dict`].
     ///
-    /// Several subscriptions of this session to the same topic each receive every
-    /// event, even though the router keeps one subscription for them.
-    pub async fn subscribe_with(&self, topic: &str, options: Dict) -> Result<Subscription, Error> {
+    /// Several subscriptions of this session to the same topic and match policy
+    /// each receive every event, although the router keeps one subscription (and
+    /// ID) for them; overlapping patterns are separate router subscriptions, and
+    /// each gets its own copy of an event that matches several.
+    pub async fn subscribe_with(
+        &self,
+        topic: &str,
+        options: impl Into<SubscribeOptions>,
+    ) -> Result<Subscription, Error> {
+        let options = options.into().into_dict();
         let shared = self.shared();
         let local = shared.next_local();
-        let (events, events_rx) = mpsc::channel(shared.queue_capacity());
+        let (sink, events_rx) = EventSink::channel(shared.queue_capacity());
+        let status = sink.status.clone();
         let (reply, rx) = oneshot::channel();
+        let wire_options = options.clone();
         let request = shared
             .request(
                 |request| Message::Subscribe {
                     request,
-                    options,
+                    options: wire_options,
                     topic: topic.to_owned(),
                 },
                 |state, request| {
@@ -945,15 +1094,87 @@ impl Session {
                         request,
                         PendingSubscribe {
                             local,
-                            events,
+                            sink,
+                            topic: topic.to_owned(),
+                            options,
                             reply,
+                            attempts: 0,
                         },
                     )
                 },
             )
             .await?;
         let id = shared.wait(RequestKind::Subscribe, request, rx).await?;
-        Ok(Subscription::new(id, local, events_rx, shared.clone()))
+        Ok(Subscription::new(
+            id,
+            local,
+            topic.to_owned(),
+            events_rx,
+            status,
+            shared.clone(),
+        ))
+    }
+
+    /// Reads the event history of subscription `subscription` (event history):
+    /// calls `wamp.subscription.get_events` with `[subscription]` and the query as
+    /// keyword arguments. The events come in the order the router returns them
+    /// (oldest first per the specification, unless `reverse` is set).
+    ///
+    /// The router answers `wamp.error.no_such_subscription`,
+    /// `wamp.error.not_authorized`, or (Crossbar.io) `wamp.error.history_unavailable`
+    /// if it keeps no history for the subscription. Crossbar.io only understands
+    /// `limit` (and returns the newest events first).
+    pub async fn subscription_events(
+        &self,
+        subscription: u64,
+        query: impl Into<EventHistoryQuery>,
+    ) -> Result<Vec<HistoryEvent>, Error> {
+        let result = self
+            .call(
+                GET_EVENTS,
+                vec![Value::from(subscription)],
+                query.into().into_dict(),
+            )
+            .await?;
+        HistoryEvent::from_result(result.args)
+    }
+
+    /// Adds a testament (session testament): an event the router publishes on this
+    /// session's behalf when it detaches or is destroyed (per
+    /// [`TestamentOptions::scope`]; a clean [`leave`](Self::leave) counts too).
+    /// Calls `wamp.session.add_testament` with `[topic, args, kwargs]` and the
+    /// keyword arguments `scope` and `publish_options`.
+    ///
+    /// The router may refuse with `wamp.error.testament_error` or
+    /// `wamp.error.no_such_procedure` (no testament support).
+    pub async fn add_testament(
+        &self,
+        topic: &str,
+        args: Vec<Value>,
+        kwargs: Dict,
+        options: TestamentOptions,
+    ) -> Result<(), Error> {
+        self.call_with(
+            ADD_TESTAMENT,
+            Payload::new(
+                vec![Value::from(topic), Value::List(args), Value::Dict(kwargs)],
+                options.into_kwargs(),
+            ),
+            CallOptions::new(),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Removes this session's testaments of `scope`: calls
+    /// `wamp.session.flush_testaments` with the keyword argument `scope`. Returns
+    /// how many were removed if the router says (Crossbar.io does; the
+    /// specification defines no result).
+    pub async fn flush_testaments(&self, scope: TestamentScope) -> Result<Option<u64>, Error> {
+        let mut kwargs = Dict::new();
+        kwargs.insert("scope".into(), Value::from(scope.as_str()));
+        let result = self.call(FLUSH_TESTAMENTS, Vec::new(), kwargs).await?;
+        Ok(result.args.first().and_then(Value::as_u64))
     }
 
     /// Registers `procedure` (exact match, single callee).

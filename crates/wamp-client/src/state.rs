@@ -25,7 +25,7 @@ use wamp_proto::{error_uri, Dict, Message, MessageType, Payload, Value};
 
 use crate::call::{CallEvent, CallSink};
 use crate::error::{message_of, CloseReason, Error};
-use crate::pubsub::Event;
+use crate::pubsub::{Event, EventSink};
 use crate::rpc::{CallResult, InterruptMode, Invocation, InvocationChunk, Revocation};
 
 /// How many finished progressive invocations are remembered to drop their late
@@ -44,11 +44,27 @@ pub(crate) enum Phase {
     Closed(CloseReason),
 }
 
-/// A request waiting for SUBSCRIBED: where to put the subscription's events.
+/// How often a SUBSCRIBE is repeated because its answer named a subscription being
+/// unsubscribed (see [`State::on_message`] for SUBSCRIBED).
+const MAX_RESUBSCRIBES: u32 = 3;
+
+/// A request waiting for SUBSCRIBED: where to put the subscription's events, and
+/// what was asked (to ask again if need be).
 pub(crate) struct PendingSubscribe {
     pub local: u64,
-    pub events: mpsc::Sender<Event>,
+    pub sink: EventSink,
+    pub topic: String,
+    pub options: Dict,
     pub reply: oneshot::Sender<Result<u64, Error>>,
+    /// How often this subscription was requested again.
+    pub attempts: u32,
+}
+
+/// An UNSUBSCRIBE waiting for UNSUBSCRIBED.
+struct PendingUnsubscribe {
+    subscription: u64,
+    /// `None` when nobody waits (a dropped subscription).
+    reply: Option<oneshot::Sender<Result<(), Error>>>,
 }
 
 /// A request waiting for REGISTERED: where to put the registration's invocations.
@@ -72,7 +88,7 @@ pub(crate) enum RequestKind {
 /// One local [`Subscription`](crate::Subscription) on a router subscription.
 pub(crate) struct LocalSubscriber {
     pub local: u64,
-    pub events: mpsc::Sender<Event>,
+    pub sink: EventSink,
 }
 
 /// The local [`Registration`](crate::Registration) of a router registration.
@@ -97,9 +113,14 @@ pub(crate) enum Action {
     Nothing,
     /// Deliver an EVENT to each local subscriber of its subscription.
     Events {
-        targets: Vec<mpsc::Sender<Event>>,
+        targets: Vec<EventSink>,
         event: Event,
     },
+    /// Send this SUBSCRIBE again (its answer named a subscription being
+    /// unsubscribed).
+    Resubscribe(PendingSubscribe),
+    /// Send UNSUBSCRIBE for a router subscription nobody here wants.
+    Unsubscribe { subscription: u64 },
     /// Deliver an INVOCATION to the registration's callee.
     Invoke {
         target: mpsc::Sender<Invocation>,
@@ -147,7 +168,9 @@ pub(crate) struct State {
     calls: HashMap<u64, CallSink>,
     publishes: HashMap<u64, oneshot::Sender<Result<u64, Error>>>,
     subscribes: HashMap<u64, PendingSubscribe>,
-    unsubscribes: HashMap<u64, oneshot::Sender<Result<(), Error>>>,
+    unsubscribes: HashMap<u64, PendingUnsubscribe>,
+    /// Router subscription id → number of UNSUBSCRIBEs for it in flight.
+    unsubscribing: HashMap<u64, u32>,
     registers: HashMap<u64, PendingRegister>,
     unregisters: HashMap<u64, oneshot::Sender<Result<(), Error>>>,
     /// Router subscription id → local subscribers.
@@ -192,6 +215,7 @@ impl State {
             publishes: HashMap::new(),
             subscribes: HashMap::new(),
             unsubscribes: HashMap::new(),
+            unsubscribing: HashMap::new(),
             registers: HashMap::new(),
             unregisters: HashMap::new(),
             subscriptions: HashMap::new(),
@@ -283,12 +307,39 @@ impl State {
         self.subscribes.insert(request, pending);
     }
 
+    /// Records UNSUBSCRIBE `request` of router subscription `subscription`, just
+    /// being sent.
     pub(crate) fn add_unsubscribe(
         &mut self,
         request: u64,
-        reply: oneshot::Sender<Result<(), Error>>,
+        subscription: u64,
+        reply: Option<oneshot::Sender<Result<(), Error>>>,
     ) {
-        self.unsubscribes.insert(request, reply);
+        *self.unsubscribing.entry(subscription).or_default() += 1;
+        self.unsubscribes.insert(
+            request,
+            PendingUnsubscribe {
+                subscription,
+                reply,
+            },
+        );
+    }
+
+    /// UNSUBSCRIBE `request` is answered: forget it; the reply channel, if any.
+    fn end_unsubscribe(&mut self, request: u64) -> Option<oneshot::Sender<Result<(), Error>>> {
+        let pending = self.unsubscribes.remove(&request)?;
+        if let Some(count) = self.unsubscribing.get_mut(&pending.subscription) {
+            *count -= 1;
+            if *count == 0 {
+                self.unsubscribing.remove(&pending.subscription);
+            }
+        }
+        pending.reply
+    }
+
+    /// Whether router subscription `subscription` has local subscribers.
+    pub(crate) fn has_subscribers(&self, subscription: u64) -> bool {
+        self.subscriptions.contains_key(&subscription)
     }
 
     pub(crate) fn add_register(&mut self, request: u64, pending: PendingRegister) {
@@ -308,7 +359,13 @@ impl State {
         match kind {
             RequestKind::Publish => drop(self.publishes.remove(&request)),
             RequestKind::Subscribe => drop(self.subscribes.remove(&request)),
-            RequestKind::Unsubscribe => drop(self.unsubscribes.remove(&request)),
+            // Still tracked until answered: a SUBSCRIBED naming the subscription
+            // must know that it is going away.
+            RequestKind::Unsubscribe => {
+                if let Some(pending) = self.unsubscribes.get_mut(&request) {
+                    pending.reply = None;
+                }
+            }
             RequestKind::Register => drop(self.registers.remove(&request)),
             RequestKind::Unregister => drop(self.unregisters.remove(&request)),
         }
@@ -368,9 +425,12 @@ impl State {
         for (_, p) in self.subscribes.drain() {
             let _ = p.reply.send(err(reason));
         }
-        for (_, tx) in self.unsubscribes.drain() {
-            let _ = tx.send(err(reason));
+        for (_, pending) in self.unsubscribes.drain() {
+            if let Some(tx) = pending.reply {
+                let _ = tx.send(err(reason));
+            }
         }
+        self.unsubscribing.clear();
         for (_, p) in self.registers.drain() {
             let _ = p.reply.send(err(reason));
         }
@@ -461,36 +521,32 @@ impl State {
             Message::Subscribed {
                 request,
                 subscription,
-            } => {
-                if let Some(p) = self.subscribes.remove(&request) {
-                    if p.reply.send(Ok(subscription)).is_ok() {
-                        self.subscriptions
-                            .entry(subscription)
-                            .or_default()
-                            .push(LocalSubscriber {
-                                local: p.local,
-                                events: p.events,
-                            });
-                    }
-                }
-                Action::Nothing
-            }
+            } => self.on_subscribed(request, subscription),
             Message::Unsubscribed {
                 request: 0,
                 details,
             } => {
-                // Revocation: the router ended the subscription.
-                if let Some(id) = details
-                    .as_ref()
-                    .and_then(|d| d.get("subscription"))
-                    .and_then(Value::as_u64)
-                {
-                    self.subscriptions.remove(&id);
+                // Revocation: the router ended the subscription. Dropping the
+                // queues' senders ends the `Subscription`s once they are drained.
+                let details = details.unwrap_or_default();
+                match details.get("subscription").and_then(Value::as_u64) {
+                    Some(id) => {
+                        let reason = details
+                            .get("reason")
+                            .and_then(Value::as_str)
+                            .map(str::to_owned);
+                        for subscriber in self.subscriptions.remove(&id).unwrap_or_default() {
+                            subscriber.sink.status.revoke(reason.clone());
+                        }
+                        Action::Nothing
+                    }
+                    None => Action::Violation(
+                        "UNSUBSCRIBED with request 0 names no subscription".into(),
+                    ),
                 }
-                Action::Nothing
             }
             Message::Unsubscribed { request, .. } => {
-                if let Some(tx) = self.unsubscribes.remove(&request) {
+                if let Some(tx) = self.end_unsubscribe(request) {
                     let _ = tx.send(Ok(()));
                 }
                 Action::Nothing
@@ -552,7 +608,7 @@ impl State {
                     // Late event for a subscription we just dropped.
                     return Action::Nothing;
                 };
-                let targets: Vec<_> = subscribers.iter().map(|s| s.events.clone()).collect();
+                let targets: Vec<_> = subscribers.iter().map(|s| s.sink.clone()).collect();
                 let (args, kwargs) = decode_args(&payload).unwrap_or_else(|e| {
                     tracing::warn!("EVENT payload cannot be decoded: {e}");
                     Default::default()
@@ -596,6 +652,45 @@ impl State {
                 "{} is not allowed from a router in an established session",
                 other.message_type().name()
             )),
+        }
+    }
+
+    /// SUBSCRIBED: hands the subscription to its waiter and installs its queue.
+    ///
+    /// A router answers a repeated SUBSCRIBE with the subscription it already has.
+    /// If that one is being unsubscribed (our UNSUBSCRIBE is in flight and, replies
+    /// coming in order, reached the router after this SUBSCRIBE), the UNSUBSCRIBE
+    /// will remove this subscriber too: subscribe again instead.
+    fn on_subscribed(&mut self, request: u64, subscription: u64) -> Action {
+        let Some(mut pending) = self.subscribes.remove(&request) else {
+            return Action::Nothing;
+        };
+        if self.unsubscribing.contains_key(&subscription) {
+            if pending.attempts >= MAX_RESUBSCRIBES {
+                let _ = pending.reply.send(Err(Error::Protocol(format!(
+                    "SUBSCRIBED keeps naming subscription {subscription}, which is being \
+                     unsubscribed"
+                ))));
+                return Action::Nothing;
+            }
+            pending.attempts += 1;
+            return Action::Resubscribe(pending);
+        }
+        if pending.reply.send(Ok(subscription)).is_ok() {
+            // The waiter cannot drop its `Subscription` before we release the lock.
+            self.subscriptions
+                .entry(subscription)
+                .or_default()
+                .push(LocalSubscriber {
+                    local: pending.local,
+                    sink: pending.sink,
+                });
+            Action::Nothing
+        } else if self.has_subscribers(subscription) {
+            Action::Nothing
+        } else {
+            // Nobody waits for it any more: do not leave it behind at the router.
+            Action::Unsubscribe { subscription }
         }
     }
 
@@ -764,7 +859,7 @@ impl State {
                 }
             }
             MessageType::Unsubscribe => {
-                if let Some(tx) = self.unsubscribes.remove(&request) {
+                if let Some(tx) = self.end_unsubscribe(request) {
                     let _ = tx.send(Err(error));
                 }
             }
@@ -809,14 +904,17 @@ mod tests {
         u64,
     ) {
         let (reply, rx) = oneshot::channel();
-        let (events, erx) = mpsc::channel(4);
+        let (sink, erx) = EventSink::channel(4);
         let local = state.next_local();
         state.add_subscribe(
             id,
             PendingSubscribe {
                 local,
-                events,
+                sink,
+                topic: "com.example.topic".into(),
+                options: Dict::new(),
                 reply,
+                attempts: 0,
             },
         );
         (rx, erx, local)
@@ -939,10 +1037,14 @@ mod tests {
         let mut st = State::new();
         let (reply, _events, _) = subscribe_pending(&mut st, 1);
         drop(reply);
-        st.on_message(Message::Subscribed {
-            request: 1,
-            subscription: 5,
-        });
+        // Nobody else holds subscription 5: it is unsubscribed.
+        assert!(matches!(
+            st.on_message(Message::Subscribed {
+                request: 1,
+                subscription: 5,
+            }),
+            Action::Unsubscribe { subscription: 5 }
+        ));
         let event = Message::Event {
             subscription: 5,
             publication: 1,
@@ -955,15 +1057,26 @@ mod tests {
     #[test]
     fn revocation_ends_a_subscription() {
         let mut st = State::new();
-        let (_reply, _events, _) = subscribe_pending(&mut st, 1);
-        st.on_message(Message::Subscribed {
-            request: 1,
-            subscription: 5,
-        });
+        let (_reply, mut events, _) = subscribe_pending(&mut st, 1);
+        let (_reply2, events2, _) = subscribe_pending(&mut st, 2);
+        let sinks: Vec<_> = st.subscribes.values().map(|p| p.sink.clone()).collect();
+        for request in [1, 2] {
+            st.on_message(Message::Subscribed {
+                request,
+                subscription: 5,
+            });
+        }
         st.on_message(Message::Unsubscribed {
             request: 0,
             details: Some(dict! {"subscription" => 5u64, "reason" => "wamp.x"}),
         });
+        for sink in &sinks {
+            assert_eq!(sink.status_reason(), Some(Some("wamp.x".to_owned())));
+        }
+        drop(sinks);
+        // Both queues' senders are gone.
+        assert!(events.try_recv().is_err() && events.is_closed());
+        assert!(events2.is_closed());
         let event = Message::Event {
             subscription: 5,
             publication: 1,
@@ -971,6 +1084,109 @@ mod tests {
             payload: Payload::empty(),
         };
         assert!(matches!(st.on_message(event), Action::Nothing));
+        // Revoking an unknown subscription is harmless; naming none is a violation.
+        assert!(matches!(
+            st.on_message(Message::Unsubscribed {
+                request: 0,
+                details: Some(dict! {"subscription" => 6u64}),
+            }),
+            Action::Nothing
+        ));
+        assert!(matches!(
+            st.on_message(Message::Unsubscribed {
+                request: 0,
+                details: Some(Dict::new()),
+            }),
+            Action::Violation(_)
+        ));
+    }
+
+    #[test]
+    fn subscribed_naming_a_subscription_being_unsubscribed_subscribes_again() {
+        let mut st = State::new();
+        let (_a, _a_events, a_local) = subscribe_pending(&mut st, 1);
+        st.on_message(Message::Subscribed {
+            request: 1,
+            subscription: 5,
+        });
+        // The last local subscriber goes; UNSUBSCRIBE 2 is sent.
+        assert!(st.remove_subscriber(5, a_local));
+        st.add_unsubscribe(2, 5, None);
+        // Meanwhile SUBSCRIBE 3 for the same topic was answered with subscription 5.
+        let (mut b, _b_events, _) = subscribe_pending(&mut st, 3);
+        let pending = match st.on_message(Message::Subscribed {
+            request: 3,
+            subscription: 5,
+        }) {
+            Action::Resubscribe(pending) => pending,
+            _ => panic!("expected a resubscribe"),
+        };
+        assert_eq!(pending.topic, "com.example.topic");
+        assert_eq!(pending.attempts, 1);
+        assert!(b.try_recv().is_err(), "the waiter still waits");
+        st.add_subscribe(4, pending);
+        // UNSUBSCRIBED 2 first (replies in order), then SUBSCRIBED 4.
+        st.on_message(Message::Unsubscribed {
+            request: 2,
+            details: None,
+        });
+        assert!(matches!(
+            st.on_message(Message::Subscribed {
+                request: 4,
+                subscription: 6,
+            }),
+            Action::Nothing
+        ));
+        assert_eq!(b.try_recv().expect("reply").expect("ok"), 6);
+        assert!(st.has_subscribers(6));
+        assert!(st.unsubscribing.is_empty());
+    }
+
+    #[test]
+    fn resubscribing_gives_up_after_a_few_attempts() {
+        let mut st = State::new();
+        st.add_unsubscribe(1, 5, None);
+        let (mut reply, _events, _) = subscribe_pending(&mut st, 2);
+        let mut request = 2;
+        loop {
+            match st.on_message(Message::Subscribed {
+                request,
+                subscription: 5,
+            }) {
+                Action::Resubscribe(pending) => {
+                    request += 1;
+                    st.add_subscribe(request, pending);
+                }
+                Action::Nothing => break,
+                _ => panic!("unexpected action"),
+            }
+        }
+        assert_eq!(request, 2 + u64::from(MAX_RESUBSCRIBES));
+        assert!(matches!(reply.try_recv(), Ok(Err(Error::Protocol(_)))));
+    }
+
+    #[test]
+    fn unsubscribe_error_and_forget_keep_the_bookkeeping_straight() {
+        let mut st = State::new();
+        let (tx, mut rx) = oneshot::channel();
+        st.add_unsubscribe(1, 5, Some(tx));
+        st.add_unsubscribe(2, 5, None);
+        st.forget(RequestKind::Unsubscribe, 1);
+        assert!(st.unsubscribing.contains_key(&5), "forgotten but in flight");
+        assert!(rx.try_recv().is_err());
+        st.on_message(Message::error(
+            MessageType::Unsubscribe,
+            1,
+            "wamp.error.no_such_subscription",
+            Payload::empty(),
+        ));
+        assert!(st.unsubscribing.contains_key(&5));
+        st.on_message(Message::Unsubscribed {
+            request: 2,
+            details: None,
+        });
+        assert!(st.unsubscribing.is_empty());
+        assert!(st.unsubscribes.is_empty());
     }
 
     #[test]
@@ -1089,7 +1305,7 @@ mod tests {
         let mut call = call_pending(&mut st, 1);
         let (mut sub, mut events, _) = subscribe_pending(&mut st, 2);
         let (tx, mut unsub) = oneshot::channel();
-        st.add_unsubscribe(3, tx);
+        st.add_unsubscribe(3, 99, Some(tx));
         let reason = CloseReason::Abort {
             reason: "wamp.error.system_shutdown".into(),
             message: None,

@@ -174,10 +174,6 @@ async fn hello_announces_roles_features_and_agent() {
         .get("roles")
         .and_then(Value::as_dict)
         .expect("roles");
-    let empty = Value::Dict(dict! {"features" => Dict::new()});
-    for role in ["publisher", "subscriber"] {
-        assert_eq!(roles.get(role), Some(&empty), "{role}");
-    }
     let features = |role: &str| -> Vec<String> {
         let features = roles
             .get(role)
@@ -209,6 +205,25 @@ async fn hello_announces_roles_features_and_agent() {
     ];
     callee.sort_unstable();
     assert_eq!(features("callee"), callee);
+    let mut publisher = vec![
+        "publisher_identification",
+        "subscriber_blackwhite_listing",
+        "publisher_exclusion",
+        "payload_passthru_mode",
+    ];
+    publisher.sort_unstable();
+    assert_eq!(features("publisher"), publisher);
+    let mut subscriber = vec![
+        "publisher_identification",
+        "publication_trustlevels",
+        "pattern_based_subscription",
+        "subscription_revocation",
+        "payload_passthru_mode",
+    ];
+    subscriber.sort_unstable();
+    assert_eq!(features("subscriber"), subscriber);
+    assert_eq!(wamp_client::PUBLISHER_FEATURES.len(), publisher.len());
+    assert_eq!(wamp_client::SUBSCRIBER_FEATURES.len(), subscriber.len());
     assert_eq!(wamp_client::CALLER_FEATURES.len(), caller.len());
     assert_eq!(wamp_client::CALLEE_FEATURES.len(), callee.len());
     assert_eq!(roles.len(), 4);
