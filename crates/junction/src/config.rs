@@ -19,6 +19,13 @@
 //! name = "realm1"
 //! uri_check = "loose"         # or "strict"
 //! disclose_caller = false     # true: every INVOCATION names its caller
+//! disclose_publisher = false  # true: every EVENT names its publisher
+//! max_retained_topics = 10000 # topics with a retained event (PUBLISH retain)
+//!
+//! [[realm.history]]           # keep events for wamp.subscription.get_events
+//! topic = "com.example."
+//! match = "prefix"            # exact (default), prefix or wildcard
+//! limit = 100                 # events kept (in memory)
 //!
 //! [limits]
 //! max_message_size = 16777216
@@ -36,8 +43,10 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
-use wamp_proto::uri::UriRule;
-use wamp_router::{CallLimits, OutboxLimits, RealmConfig, RouterConfig, SlowConsumerPolicy};
+use wamp_proto::uri::{MatchPolicy, UriRule};
+use wamp_router::{
+    CallLimits, HistoryRule, OutboxLimits, RealmConfig, RouterConfig, SlowConsumerPolicy,
+};
 
 /// The default WebSocket (and shared RawSocket) address.
 pub const DEFAULT_ADDRESS: &str = "127.0.0.1:8080";
@@ -106,6 +115,57 @@ pub struct Realm {
     /// INVOCATION details, whatever CALL and REGISTER ask for.
     #[serde(default)]
     pub disclose_caller: bool,
+    /// Always disclose the publisher (`publisher`, `publisher_authid`,
+    /// `publisher_authrole`) in EVENT details, whatever PUBLISH asks for.
+    #[serde(default)]
+    pub disclose_publisher: bool,
+    /// Most topics with a retained event; further ones are not retained.
+    #[serde(default = "default_max_retained_topics")]
+    pub max_retained_topics: usize,
+    /// Event histories to keep in memory.
+    #[serde(default)]
+    pub history: Vec<History>,
+}
+
+/// An event history: the last `limit` events on topics matching `topic`.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct History {
+    /// Topic or pattern; a subscription with exactly this topic and match policy
+    /// can read the history.
+    pub topic: String,
+    /// `exact`, `prefix` or `wildcard`.
+    #[serde(default, rename = "match")]
+    pub policy: HistoryMatch,
+    /// Events kept.
+    pub limit: usize,
+}
+
+/// A history's match policy.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum HistoryMatch {
+    /// The topic itself.
+    #[default]
+    Exact,
+    /// Topics starting with it.
+    Prefix,
+    /// Topics matching it component-wise (empty components match any).
+    Wildcard,
+}
+
+impl HistoryMatch {
+    fn policy(self) -> MatchPolicy {
+        match self {
+            HistoryMatch::Exact => MatchPolicy::Exact,
+            HistoryMatch::Prefix => MatchPolicy::Prefix,
+            HistoryMatch::Wildcard => MatchPolicy::Wildcard,
+        }
+    }
+}
+
+fn default_max_retained_topics() -> usize {
+    wamp_router::broker::DEFAULT_MAX_RETAINED_TOPICS
 }
 
 /// How URIs are checked.
@@ -194,11 +254,21 @@ fn default_listeners() -> Vec<Listener> {
 }
 
 fn default_realms() -> Vec<Realm> {
-    vec![Realm {
-        name: DEFAULT_REALM.into(),
-        uri_check: UriCheck::Loose,
-        disclose_caller: false,
-    }]
+    vec![Realm::named(DEFAULT_REALM)]
+}
+
+impl Realm {
+    /// A realm with every setting at its default.
+    pub fn named(name: impl Into<String>) -> Realm {
+        Realm {
+            name: name.into(),
+            uri_check: UriCheck::Loose,
+            disclose_caller: false,
+            disclose_publisher: false,
+            max_retained_topics: default_max_retained_topics(),
+            history: Vec::new(),
+        }
+    }
 }
 
 fn default_path() -> String {
@@ -285,6 +355,16 @@ impl Config {
                     realm.name
                 )));
             }
+            for h in &realm.history {
+                if !wamp_proto::uri::is_valid_pattern(&h.topic, h.policy.policy(), UriRule::Loose) {
+                    return Err(ConfigError::Invalid(format!(
+                        "realm '{}': history topic '{}' is not a valid {} pattern",
+                        realm.name,
+                        h.topic,
+                        h.policy.policy()
+                    )));
+                }
+            }
         }
         let mut names: Vec<&str> = self.realms.iter().map(|r| r.name.as_str()).collect();
         names.sort_unstable();
@@ -331,6 +411,17 @@ impl Config {
                         UriCheck::Strict => UriRule::Strict,
                     },
                     disclose_caller: r.disclose_caller,
+                    disclose_publisher: r.disclose_publisher,
+                    max_retained_topics: r.max_retained_topics,
+                    history: r
+                        .history
+                        .iter()
+                        .map(|h| HistoryRule {
+                            topic: h.topic.clone(),
+                            policy: h.policy.policy(),
+                            limit: h.limit,
+                        })
+                        .collect(),
                 })
                 .collect(),
             outbox: OutboxLimits {
@@ -379,6 +470,15 @@ mod tests {
             name = "b"
             uri_check = "strict"
             disclose_caller = true
+            disclose_publisher = true
+            max_retained_topics = 5
+            [[realm.history]]
+            topic = "com.example."
+            match = "prefix"
+            limit = 100
+            [[realm.history]]
+            topic = "com.example.x"
+            limit = 3
             [limits]
             max_message_size = 1024
             "#,
@@ -388,6 +488,28 @@ mod tests {
         assert_eq!(c.realms[1].uri_check, UriCheck::Strict);
         let realms = c.router_config().realms;
         assert!(!realms[0].disclose_caller && realms[1].disclose_caller);
+        assert!(!realms[0].disclose_publisher && realms[1].disclose_publisher);
+        assert_eq!(realms[0].max_retained_topics, 10_000);
+        assert_eq!(realms[1].max_retained_topics, 5);
+        assert_eq!(
+            realms[1].history,
+            vec![
+                HistoryRule {
+                    topic: "com.example.".into(),
+                    policy: MatchPolicy::Prefix,
+                    limit: 100
+                },
+                HistoryRule {
+                    topic: "com.example.x".into(),
+                    policy: MatchPolicy::Exact,
+                    limit: 3
+                }
+            ]
+        );
+        assert!(Config::from_toml(
+            "[[realm]]\nname = \"a\"\n[[realm.history]]\ntopic = \"a..b\"\nmatch = \"prefix\"\nlimit = 1\n"
+        )
+        .is_err());
         assert_eq!(c.limits.max_message_size, 1024);
         assert_eq!(
             c.limits.outbox_max_bytes,

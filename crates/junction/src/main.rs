@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
-use junction::config::{Config, Listener, Realm, UriCheck};
+use junction::config::{Config, Listener, Realm};
 use junction::Server;
 
 /// Junction: a WAMP v2 router (publish & subscribe, routed RPC) over WebSocket and
@@ -115,15 +115,7 @@ fn build_config(args: &ServeArgs) -> anyhow::Result<Config> {
             .map(|path| Listener::Unix { path: path.clone() }),
     );
     if !args.realm.is_empty() {
-        config.realms = args
-            .realm
-            .iter()
-            .map(|name| Realm {
-                name: name.clone(),
-                uri_check: UriCheck::Loose,
-                disclose_caller: false,
-            })
-            .collect();
+        config.realms = args.realm.iter().map(Realm::named).collect();
     }
     if let Some(size) = args.max_message_size {
         config.limits.max_message_size = size;

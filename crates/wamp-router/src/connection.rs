@@ -14,11 +14,13 @@ use wamp_proto::message::{Id, MessageType};
 use wamp_proto::uri::{is_valid_pattern, is_valid_uri, MatchPolicy, UriRule};
 use wamp_proto::{decode, dict, random_id, Dict, Message, Payload, Serializer, Value};
 
+use crate::broker::{PublishOptions, PASSTHRU_KEYS};
 use crate::dealer::{
     call_error, CallRefused, CallState, CancelMode, Chunk, InvokePolicy, PendingCall, Progress,
     RegisterError, RegisterOptions, DIFFERENT_INVOCATION_POLICY, FEATURE_NOT_SUPPORTED,
 };
 use crate::outbox::Outbox;
+use crate::procedures;
 use crate::realm::Realm;
 use crate::session::{PeerFeatures, SessionHandle};
 use crate::{CallLimits, IdSet, Router};
@@ -301,6 +303,18 @@ impl Connection {
                 broker.unsubscribe(sub, handle.id);
             }
         }
+        // Testaments: `detached` ones, then `destroyed` ones (no session
+        // resumption, so both happen now), each in the order they were added,
+        // published as if by the session itself.
+        for testament in handle.take_testaments() {
+            realm.publish(
+                &handle,
+                &testament.topic,
+                random_id(),
+                &testament.options,
+                &testament.payload,
+            );
+        }
         let orphaned = realm.dealer.lock().remove_session(handle.id);
         for call in orphaned {
             let error = Message::error(
@@ -328,7 +342,34 @@ impl Connection {
                 topic,
                 payload,
             } => {
-                let acknowledge = options.get("acknowledge").and_then(Value::as_bool) == Some(true);
+                // Plain publications carry no options: nothing to look at.
+                let options = if options.is_empty() {
+                    PublishOptions::default()
+                } else {
+                    match PublishOptions::parse(&options) {
+                        Ok(options) => options,
+                        Err(text) => {
+                            // (The message parser has checked the types already.)
+                            let acknowledge =
+                                options.get("acknowledge").and_then(Value::as_bool) == Some(true);
+                            if acknowledge {
+                                self.link.error(
+                                    MessageType::Publish,
+                                    request,
+                                    uri_err::INVALID_ARGUMENT,
+                                    &text,
+                                );
+                            }
+                            return Flow::Continue;
+                        }
+                    }
+                };
+                if options.is_passthru() && !j.handle.features.publisher_passthru {
+                    return self.protocol_violation(
+                        "PUBLISH with ppt_scheme sent without announcing payload_passthru_mode",
+                    );
+                }
+                let acknowledge = options.acknowledge;
                 if !valid_application_uri(&topic, j.realm.config.uri_rule) {
                     if acknowledge {
                         self.link.error(
@@ -340,7 +381,6 @@ impl Connection {
                     }
                     return Flow::Continue;
                 }
-                let exclude_me = options.get("exclude_me").and_then(Value::as_bool) != Some(false);
                 let publication = random_id();
                 if acknowledge {
                     self.link.send(&Message::Published {
@@ -348,11 +388,8 @@ impl Connection {
                         publication,
                     });
                 }
-                let exclude = exclude_me.then_some(j.handle.id);
                 j.realm
-                    .broker
-                    .read()
-                    .publish(&topic, publication, &payload, exclude);
+                    .publish(&j.handle, &topic, publication, &options, &payload);
                 Flow::Continue
             }
             Message::Subscribe {
@@ -360,16 +397,26 @@ impl Connection {
                 options,
                 topic,
             } => {
-                if let Some(policy) = unsupported_match(&options) {
-                    self.link.error(
-                        MessageType::Subscribe,
-                        request,
-                        uri_err::INVALID_ARGUMENT,
-                        &format!("match policy '{policy}' is not supported"),
-                    );
-                    return Flow::Continue;
-                }
-                if !is_valid_uri(&topic, j.realm.config.uri_rule) {
+                // The message parser refuses unknown `match` values (a protocol
+                // violation, as the conformance vectors require); this is a backstop.
+                let policy = match options.get("match").and_then(Value::as_str) {
+                    None => MatchPolicy::Exact,
+                    Some(p) => match MatchPolicy::parse(p) {
+                        Some(policy) => policy,
+                        None => {
+                            self.link.error(
+                                MessageType::Subscribe,
+                                request,
+                                uri_err::INVALID_ARGUMENT,
+                                &format!("unknown match policy '{p}'"),
+                            );
+                            return Flow::Continue;
+                        }
+                    },
+                };
+                let get_retained =
+                    options.get("get_retained").and_then(Value::as_bool) == Some(true);
+                if !is_valid_pattern(&topic, policy, j.realm.config.uri_rule) {
                     self.link.error(
                         MessageType::Subscribe,
                         request,
@@ -380,12 +427,15 @@ impl Connection {
                 }
                 // SUBSCRIBED is queued under the table lock so it precedes any EVENT.
                 let mut broker = j.realm.broker.write();
-                let subscription = broker.subscribe(&topic, &j.handle);
+                let subscription = broker.subscribe(&topic, policy, &j.handle);
                 j.subscriptions.insert(subscription);
                 let _ = j.handle.send(&Message::Subscribed {
                     request,
                     subscription,
                 });
+                if get_retained {
+                    broker.send_retained(subscription, &j.handle);
+                }
                 Flow::Continue
             }
             Message::Unsubscribe {
@@ -393,7 +443,14 @@ impl Connection {
                 subscription,
                 ..
             } => {
-                if !j.subscriptions.remove(&subscription) {
+                // A subscription the router revoked is gone from the broker but may
+                // still be in this session's set.
+                let removed = j.subscriptions.remove(&subscription)
+                    && j.realm
+                        .broker
+                        .write()
+                        .unsubscribe(subscription, j.handle.id);
+                if !removed {
                     self.link.error(
                         MessageType::Unsubscribe,
                         request,
@@ -402,10 +459,6 @@ impl Connection {
                     );
                     return Flow::Continue;
                 }
-                j.realm
-                    .broker
-                    .write()
-                    .unsubscribe(subscription, j.handle.id);
                 self.link.send(&Message::Unsubscribed {
                     request,
                     details: None,
@@ -491,10 +544,11 @@ impl Connection {
                 payload,
             } => {
                 // Plain calls carry no options: nothing to look at.
-                let options = if options.is_empty() {
+                let raw_options = options;
+                let options = if raw_options.is_empty() {
                     CallOptions::default()
                 } else {
-                    CallOptions::parse(&options)
+                    CallOptions::parse(&raw_options)
                 };
                 if options.progress && !j.handle.features.caller_progressive_invocations {
                     return self.protocol_violation(
@@ -510,6 +564,47 @@ impl Connection {
                     );
                     return Flow::Continue;
                 }
+                if options.ppt && !j.handle.features.caller_passthru {
+                    return self.protocol_violation(
+                        "CALL with ppt_scheme sent without announcing payload_passthru_mode",
+                    );
+                }
+                // `wamp.*` belongs to the router (clients can't register it).
+                if procedure.starts_with("wamp.") {
+                    let reply = match procedures::lookup(&procedure) {
+                        Some(handler) => procedures::run(handler, &j.realm, &j.handle, &payload),
+                        None => Err(procedures::ProcedureError {
+                            uri: uri_err::NO_SUCH_PROCEDURE,
+                            message: format!("no procedure '{procedure}'"),
+                        }),
+                    };
+                    match reply {
+                        Ok(payload) => {
+                            let result = Message::Result {
+                                request,
+                                details: Dict::new(),
+                                payload,
+                            };
+                            if let Err(e) = j.handle.send(&result) {
+                                self.link.error(
+                                    MessageType::Call,
+                                    request,
+                                    uri_err::PAYLOAD_SIZE_EXCEEDED,
+                                    &e.to_string(),
+                                );
+                            }
+                        }
+                        Err(e) => self
+                            .link
+                            .error(MessageType::Call, request, e.uri, &e.message),
+                    }
+                    return Flow::Continue;
+                }
+                let passthru = if options.passthru {
+                    passthru_keys(&raw_options)
+                } else {
+                    Dict::new()
+                };
                 let outcome = call(
                     &j.realm,
                     &self.router.call_limits,
@@ -517,6 +612,7 @@ impl Connection {
                     request,
                     &procedure,
                     &options,
+                    passthru,
                     payload,
                 );
                 match outcome {
@@ -541,13 +637,21 @@ impl Connection {
                 payload,
             } => {
                 let progress = options.get("progress").and_then(Value::as_bool) == Some(true);
+                // Payload passthru / E2EE keys go on into RESULT.Details.
+                let passthru = if options.is_empty() {
+                    Dict::new()
+                } else {
+                    passthru_keys(&options)
+                };
                 let mut dealer = j.realm.dealer.lock();
                 if progress {
                     match dealer.progress(j.handle.id, request) {
                         Progress::Deliver(caller, call_request) => {
+                            let mut details = passthru;
+                            details.insert("progress".into(), Value::Bool(true));
                             let result = Message::Result {
                                 request: call_request,
-                                details: dict! { "progress" => true },
+                                details,
                                 payload,
                             };
                             // Sent under the lock, so that no final answer (a
@@ -588,7 +692,7 @@ impl Connection {
                     } else {
                         Message::Result {
                             request: call.call_request,
-                            details: Dict::new(),
+                            details: passthru,
                             payload,
                         }
                     };
@@ -663,14 +767,12 @@ fn valid_application_uri(uri: &str, rule: wamp_proto::uri::UriRule) -> bool {
     is_valid_uri(uri, rule) && !uri.starts_with("wamp.")
 }
 
-/// A `match` option other than `exact` (pattern-based subscriptions are not
-/// implemented yet).
-fn unsupported_match(options: &Dict) -> Option<String> {
-    let policy = options.get("match")?.as_str()?;
-    match MatchPolicy::parse(policy) {
-        Some(MatchPolicy::Exact) => None,
-        _ => Some(policy.to_owned()),
-    }
+/// The payload passthru and E2EE keys of some Options, to forward into Details.
+fn passthru_keys(options: &Dict) -> Dict {
+    PASSTHRU_KEYS
+        .iter()
+        .filter_map(|k| options.get(*k).map(|v| ((*k).to_owned(), v.clone())))
+        .collect()
 }
 
 /// Procedures and patterns that clients register: valid for their match policy and
@@ -714,6 +816,11 @@ struct CallOptions {
     disclose_me: bool,
     /// Milliseconds (the spec's unit; Autobahn sends seconds); 0 = none.
     timeout: u64,
+    /// Payload passthru mode (a non-empty `ppt_scheme`), or Autobahn's E2EE keys:
+    /// keys to copy into INVOCATION.Details.
+    passthru: bool,
+    /// A non-empty `ppt_scheme` (the spec's payload passthru mode).
+    ppt: bool,
 }
 
 impl CallOptions {
@@ -724,6 +831,11 @@ impl CallOptions {
             progress: flag("progress"),
             disclose_me: flag("disclose_me"),
             timeout: options.get("timeout").and_then(Value::as_u64).unwrap_or(0),
+            passthru: PASSTHRU_KEYS.iter().any(|k| options.contains_key(*k)),
+            ppt: options
+                .get("ppt_scheme")
+                .and_then(Value::as_str)
+                .is_some_and(|s| !s.is_empty()),
         }
     }
 }
@@ -738,6 +850,7 @@ fn call(
     request: Id,
     procedure: &str,
     options: &CallOptions,
+    passthru: Dict,
     payload: Payload,
 ) -> Result<bool, (&'static str, String)> {
     let mut dealer = realm.dealer.lock();
@@ -775,6 +888,7 @@ fn call(
         request,
         procedure,
         options,
+        passthru,
         payload,
     );
     if started.is_err() && options.progress {
@@ -793,6 +907,7 @@ fn start_call(
     request: Id,
     procedure: &str,
     options: &CallOptions,
+    passthru: Dict,
     payload: Payload,
 ) -> Result<bool, (&'static str, String)> {
     let route = match dealer.select(procedure, caller, limits) {
@@ -829,9 +944,15 @@ fn start_call(
             "the callee does not support progressive call invocations".to_owned(),
         ));
     }
+    if options.ppt && !features.callee_passthru {
+        return Err((
+            FEATURE_NOT_SUPPORTED,
+            "the callee does not support payload passthru mode".to_owned(),
+        ));
+    }
     let receive_progress =
         options.receive_progress && features.progressive_call_results && features.call_canceling;
-    let mut details = Dict::new();
+    let mut details = passthru;
     if route.pattern {
         details.insert("procedure".into(), Value::from(procedure));
     }

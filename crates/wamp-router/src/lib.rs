@@ -16,6 +16,7 @@ pub mod broker;
 pub mod connection;
 pub mod dealer;
 pub mod outbox;
+pub mod procedures;
 pub mod realm;
 pub mod roles;
 pub mod session;
@@ -30,6 +31,7 @@ use tokio::sync::Notify;
 use wamp_proto::error_uri::CLOSE_SYSTEM_SHUTDOWN;
 use wamp_proto::{Message, Serializer};
 
+pub use broker::{Filter, HistoryRule, PublishOptions};
 pub use connection::{Connection, Flow};
 pub use dealer::{CancelMode, InvokePolicy};
 pub use outbox::{CloseCause, Drained, Outbox, OutboxLimits, PushError, SlowConsumerPolicy};

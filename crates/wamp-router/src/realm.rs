@@ -5,8 +5,9 @@ use std::sync::Arc;
 use parking_lot::{Mutex, RwLock};
 use wamp_proto::message::Id;
 use wamp_proto::uri::UriRule;
+use wamp_proto::Payload;
 
-use crate::broker::Broker;
+use crate::broker::{Broker, Delivery, HistoryRule, PublishOptions, DEFAULT_MAX_RETAINED_TOPICS};
 use crate::dealer::Dealer;
 use crate::session::SessionHandle;
 use crate::IdMap;
@@ -21,6 +22,14 @@ pub struct RealmConfig {
     /// Always tell callees who calls (`caller`, `caller_authid`, `caller_authrole` in
     /// INVOCATION.Details), whatever CALL and REGISTER ask for.
     pub disclose_caller: bool,
+    /// Always tell subscribers who published (`publisher`, `publisher_authid`,
+    /// `publisher_authrole` in EVENT.Details), whatever PUBLISH asks for.
+    pub disclose_publisher: bool,
+    /// Most topics with a retained event (`PUBLISH.Options.retain`); further
+    /// topics are not retained.
+    pub max_retained_topics: usize,
+    /// Event histories to keep (for `wamp.subscription.get_events`).
+    pub history: Vec<HistoryRule>,
 }
 
 impl RealmConfig {
@@ -30,6 +39,9 @@ impl RealmConfig {
             name: name.into(),
             uri_rule: UriRule::Loose,
             disclose_caller: false,
+            disclose_publisher: false,
+            max_retained_topics: DEFAULT_MAX_RETAINED_TOPICS,
+            history: Vec::new(),
         }
     }
 }
@@ -59,10 +71,11 @@ pub struct RealmStats {
 
 impl Realm {
     pub(crate) fn new(config: RealmConfig) -> Self {
+        let broker = Broker::new(config.max_retained_topics, config.history.clone());
         Realm {
             config,
             sessions: RwLock::new(IdMap::default()),
-            broker: RwLock::new(Broker::default()),
+            broker: RwLock::new(broker),
             dealer: Mutex::new(Dealer::default()),
         }
     }
@@ -97,6 +110,41 @@ impl Realm {
     /// progressive-invocation streams); 0 once everyone left.
     pub fn call_state_len(&self) -> usize {
         self.dealer.lock().call_state_len()
+    }
+
+    /// Publishes as `publisher` (a PUBLISH, or a testament): the broker's fan-out
+    /// with the realm's disclosure setting applied. The topic must be valid already.
+    pub fn publish(
+        &self,
+        publisher: &SessionHandle,
+        topic: &str,
+        publication: Id,
+        options: &PublishOptions,
+        payload: &Payload,
+    ) -> Delivery {
+        let disclose = options.disclose_me || self.config.disclose_publisher;
+        self.broker
+            .read()
+            .publish(topic, publication, payload, publisher, options, disclose)
+    }
+
+    /// The router takes subscription `subscription` away from `subscriber` (from
+    /// all its subscribers when `None`); subscribers that announced
+    /// `subscription_revocation` get UNSUBSCRIBED with `reason` (a URI). Returns
+    /// how many subscribers lost it. (For the subscription meta API's
+    /// `remove_subscriber`.)
+    pub fn revoke_subscription(
+        &self,
+        subscription: Id,
+        subscriber: Option<Id>,
+        reason: &str,
+    ) -> usize {
+        self.broker.write().revoke(subscription, subscriber, reason)
+    }
+
+    /// A joined session by id.
+    pub fn session(&self, id: Id) -> Option<Arc<SessionHandle>> {
+        self.sessions.read().get(&id).cloned()
     }
 
     /// Handles of every joined session.

@@ -8,6 +8,13 @@ pub fn router_roles() -> Dict {
         "broker" => dict! {
             "features" => dict! {
                 "publisher_exclusion" => true,
+                "publisher_identification" => true,
+                "subscriber_blackwhite_listing" => true,
+                "pattern_based_subscription" => true,
+                "event_retention" => true,
+                "event_history" => true,
+                "subscription_revocation" => true,
+                "payload_passthru_mode" => true,
             },
         },
         "dealer" => dict! {
@@ -20,6 +27,8 @@ pub fn router_roles() -> Dict {
                 "pattern_based_registration" => true,
                 "shared_registration" => true,
                 "registration_revocation" => true,
+                "payload_passthru_mode" => true,
+                "testament_meta_api" => true,
             },
         },
     }

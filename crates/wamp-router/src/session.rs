@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
+use parking_lot::Mutex;
 use wamp_proto::message::Id;
 use wamp_proto::{encode, Dict, Message, Serializer, Value, MAX_ID};
 
@@ -33,9 +34,75 @@ pub struct SessionHandle {
     pub(crate) calls_in_flight: AtomicUsize,
     /// Invocations sent to this session that it has not answered (ditto).
     pub(crate) invocations_in_flight: AtomicUsize,
+    /// Events to publish when the session goes away (`wamp.session.add_testament`).
+    pub(crate) testaments: Mutex<Testaments>,
 }
 
-/// The advanced RPC features a session announced (`HELLO.Details.roles.<role>.features`)
+/// Most testaments one session may hold (both scopes together).
+pub const MAX_TESTAMENTS: usize = 1000;
+
+/// When a testament is published.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TestamentScope {
+    /// When the session is destroyed (the default).
+    Destroyed,
+    /// When the session detaches from its transport. Without session resumption
+    /// this happens right before it is destroyed.
+    Detached,
+}
+
+impl TestamentScope {
+    /// Parses `destroyed` or `detached`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "destroyed" => Some(Self::Destroyed),
+            "detached" => Some(Self::Detached),
+            _ => None,
+        }
+    }
+}
+
+/// One testament: a publication made for the session when it goes away.
+#[derive(Clone, Debug)]
+pub struct Testament {
+    /// The topic.
+    pub topic: String,
+    /// `Arguments` and `ArgumentsKw`.
+    pub payload: wamp_proto::Payload,
+    /// The publish options to apply.
+    pub options: crate::broker::PublishOptions,
+}
+
+/// A session's testaments, per scope, in the order they were added.
+#[derive(Debug, Default)]
+pub struct Testaments {
+    /// Published when the session detaches.
+    pub detached: Vec<Testament>,
+    /// Published when the session is destroyed.
+    pub destroyed: Vec<Testament>,
+}
+
+impl Testaments {
+    /// The bucket of one scope.
+    pub fn scope_mut(&mut self, scope: TestamentScope) -> &mut Vec<Testament> {
+        match scope {
+            TestamentScope::Destroyed => &mut self.destroyed,
+            TestamentScope::Detached => &mut self.detached,
+        }
+    }
+
+    /// Testaments held in both scopes.
+    pub fn len(&self) -> usize {
+        self.detached.len() + self.destroyed.len()
+    }
+
+    /// Whether none are held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The advanced features a session announced (`HELLO.Details.roles.<role>.features`)
 /// that change what the dealer sends it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PeerFeatures {
@@ -50,6 +117,14 @@ pub struct PeerFeatures {
     pub caller_progressive_invocations: bool,
     /// callee: `registration_revocation` (it may get UNREGISTERED with request 0).
     pub registration_revocation: bool,
+    /// subscriber: `subscription_revocation` (it may get UNSUBSCRIBED with request 0).
+    pub subscription_revocation: bool,
+    /// publisher: `payload_passthru_mode` (it may PUBLISH with `ppt_scheme`).
+    pub publisher_passthru: bool,
+    /// caller: `payload_passthru_mode` (it may CALL with `ppt_scheme`).
+    pub caller_passthru: bool,
+    /// callee: `payload_passthru_mode` (it may get PPT INVOCATIONs and YIELD them).
+    pub callee_passthru: bool,
 }
 
 impl PeerFeatures {
@@ -67,12 +142,18 @@ impl PeerFeatures {
         };
         let callee = features("callee");
         let caller = features("caller");
+        let subscriber = features("subscriber");
+        let publisher = features("publisher");
         PeerFeatures {
             call_canceling: on(callee, "call_canceling") || on(callee, "call_cancelling"),
             progressive_call_results: on(callee, "progressive_call_results"),
             progressive_call_invocations: on(callee, "progressive_call_invocations"),
             caller_progressive_invocations: on(caller, "progressive_call_invocations"),
             registration_revocation: on(callee, "registration_revocation"),
+            subscription_revocation: on(subscriber, "subscription_revocation"),
+            publisher_passthru: on(publisher, "payload_passthru_mode"),
+            caller_passthru: on(caller, "payload_passthru_mode"),
+            callee_passthru: on(callee, "payload_passthru_mode"),
         }
     }
 }
@@ -117,6 +198,7 @@ impl SessionHandle {
             last_invocation: AtomicU64::new(0),
             calls_in_flight: AtomicUsize::new(0),
             invocations_in_flight: AtomicUsize::new(0),
+            testaments: Mutex::new(Testaments::default()),
         }
     }
 
@@ -209,6 +291,14 @@ impl SessionHandle {
             Ok(bytes) => self.outbox.push_last(bytes),
             Err(_) => self.outbox.close(),
         }
+    }
+
+    /// Takes every testament, `detached` ones first (each scope in the order they
+    /// were added): what to publish when the session goes away.
+    pub fn take_testaments(&self) -> Vec<Testament> {
+        let mut t = std::mem::take(&mut *self.testaments.lock());
+        t.detached.append(&mut t.destroyed);
+        t.detached
     }
 
     /// Whether the session's connection is closing.
