@@ -142,6 +142,11 @@ impl Realm {
         self.broker.write().revoke(subscription, subscriber, reason)
     }
 
+    /// Topics with a retained event.
+    pub fn broker_retained_len(&self) -> usize {
+        self.broker.read().retained_len()
+    }
+
     /// A joined session by id.
     pub fn session(&self, id: Id) -> Option<Arc<SessionHandle>> {
         self.sessions.read().get(&id).cloned()
