@@ -40,6 +40,9 @@ write_config() {
     mkdir -p "$CBDIR"
     # Realm realm1, anonymous role allowed to do everything, WebSocket on
     # /ws and RawSocket, both only on 127.0.0.1, unbatched json/msgpack/cbor.
+    # Crossbar ignores CALL.Options.disclose_me and discloses callers by role
+    # permission only, so procedures under junction.interop.disclose. get
+    # disclose.caller (the caller-identification tests call there).
     cat >"$CBDIR/config.json" <<EOF
 {
   "version": 2,
@@ -59,6 +62,13 @@ write_config() {
                   "match": "prefix",
                   "allow": {"call": true, "register": true, "publish": true, "subscribe": true},
                   "disclose": {"caller": false, "publisher": false},
+                  "cache": true
+                },
+                {
+                  "uri": "junction.interop.disclose.",
+                  "match": "prefix",
+                  "allow": {"call": true, "register": true, "publish": true, "subscribe": true},
+                  "disclose": {"caller": true, "publisher": false},
                   "cache": true
                 }
               ]
@@ -155,6 +165,7 @@ print_env() {
     echo "export WAMP_RS_HOST=127.0.0.1"
     echo "export WAMP_RS_PORT=$RS_PORT"
     echo "export WAMP_REALM=realm1"
+    echo "export WAMP_ROUTER=crossbar"
 }
 
 case "${1:-}" in

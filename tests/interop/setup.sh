@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the interop test clients (idempotent, any cwd, quiet on success):
 #   tests/interop/.venv         Autobahn|Python + pytest (python/requirements.txt)
-#   tests/interop/js/node_modules  Autobahn|JS + ws (npm ci, js/package-lock.json)
+#   tests/interop/js/node_modules  Autobahn|JS, wampy.js, ws (npm ci, js/package-lock.json)
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)

@@ -8,6 +8,8 @@ The router is chosen with environment variables:
     WAMP_RS_HOST  RawSocket host             (default 127.0.0.1)
     WAMP_RS_PORT  RawSocket TCP port         (default 8081)
     WAMP_REALM    realm to join              (default realm1)
+    WAMP_ROUTER   junction | crossbar        (default junction): the few tests
+                  that meet a known Crossbar deviation from the spec read it
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ from autobahn.wamp.serializer import (  # noqa: E402
     JsonSerializer,
     MsgPackSerializer,
 )
+from autobahn.wamp import message  # noqa: E402
+from autobahn.wamp.request import CallRequest  # noqa: E402
 from autobahn.wamp.types import CallResult, ComponentConfig  # noqa: E402
 from autobahn.websocket.util import parse_url as parse_ws_url  # noqa: E402
 
@@ -37,6 +41,8 @@ WS_URL = os.environ.get("WAMP_WS_URL") or "ws://127.0.0.1:8080/ws"
 RS_HOST = os.environ.get("WAMP_RS_HOST") or "127.0.0.1"
 RS_PORT = int(os.environ.get("WAMP_RS_PORT") or "8081")
 REALM = os.environ.get("WAMP_REALM") or "realm1"
+ROUTER = (os.environ.get("WAMP_ROUTER") or "junction").lower()
+IS_CROSSBAR = ROUTER == "crossbar"
 
 TRANSPORTS = ("websocket", "rawsocket")
 SERIALIZERS = {
@@ -92,6 +98,29 @@ class Client(ApplicationSession):
         self.serializer_name: str | None = None
         self.transport_name: str | None = None
         self.leave_details = None
+        # every WAMP message received, in order (see wait_received)
+        self.received: list = []
+        self._received_changed = asyncio.Event()
+
+    def onMessage(self, msg):
+        self.received.append(msg)
+        self._received_changed.set()
+        return super().onMessage(msg)
+
+    async def wait_received(self, pred, what: str, timeout: float = STEP_TIMEOUT):
+        """The first received message (past or future) for which pred(msg) is true."""
+
+        async def scan():
+            seen = 0
+            while True:
+                for msg in self.received[seen:]:
+                    if pred(msg):
+                        return msg
+                seen = len(self.received)
+                self._received_changed.clear()
+                await self._received_changed.wait()
+
+        return await within(scan(), what, timeout)
 
     def onJoin(self, details):
         if not self.joined.done():
@@ -180,6 +209,51 @@ async def disconnect(session: Client, timeout: float = 2.0) -> None:
         await asyncio.wait_for(asyncio.shield(session.disconnected), timeout)
     except Exception:
         session.drop_transport()
+
+
+def request_id_of(session: Client, call_future) -> int:
+    """The CALL request ID behind a future returned by Autobahn's call()."""
+    for request_id, req in session._call_reqs.items():
+        if req.on_reply is call_future:
+            return request_id
+    raise AssertionError("call is not pending any more")
+
+
+def send_cancel(session: Client, request_id: int, mode: str | None) -> None:
+    """Send CANCEL with an explicit mode (Autobahn's own cancel() never sets one).
+
+    The call's future stays pending and is settled by the router's answer.
+    """
+    session._transport.send(message.Cancel(request_id, mode=mode))
+
+
+class _CallWithExtraOptions(message.Call):
+    """A CALL whose Options carry keys Autobahn|Python has no API for."""
+
+    def __init__(self, *args, extra_options: dict, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._extra_options = extra_options
+
+    def marshal(self):
+        msg = super().marshal()
+        msg[2] = {**msg[2], **self._extra_options}
+        return msg
+
+
+def call_with_options(session: Client, procedure: str, *args, options: dict, **kwargs):
+    """Like session.call(), with raw CALL.Options keys (e.g. disclose_me).
+
+    Autobahn|Python 26 has no disclose_me (CallOptions can't express it), so
+    the CALL is built here; the reply is handled by Autobahn as usual.
+    """
+    request_id = session._request_id_gen.next()
+    on_reply = asyncio.get_running_loop().create_future()
+    session._call_reqs[request_id] = CallRequest(request_id, procedure, on_reply, None)
+    msg = _CallWithExtraOptions(
+        request_id, procedure, args=list(args), kwargs=kwargs, extra_options=options
+    )
+    session._transport.send(msg)
+    return on_reply
 
 
 class Peers:

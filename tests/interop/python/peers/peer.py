@@ -3,7 +3,7 @@
     python peer.py '<spec as JSON>'
 
 Spec keys (payload values: bytes are written as {"__bytes__": "<base64>"}):
-    role        "callee" | "caller" | "publisher" | "subscriber"
+    role        "callee" | "caller" | "publisher" | "subscriber" | "advanced_callee"
     transport   "websocket" | "rawsocket"       (router from WAMP_* env vars)
     serializer  "json" | "msgpack" | "cbor"
     uri         procedure / topic
@@ -15,6 +15,15 @@ Spec keys (payload values: bytes are written as {"__bytes__": "<base64>"}):
 The callee registers `uri` (returns its args/kwargs unchanged) and
 `uri + ".fail"` (raises ApplicationError "junction.interop.error.from_python"
 with its args/kwargs).
+
+The advanced_callee registers
+    `uri + ".stream"`: called with (n), sends n progressive results
+        [i, "step i"] {"i": i} if the caller asked for them, then returns
+        ["done", n]; reports {"event": "invocation", "receive_progress": bool}
+    `uri + ".hang"`: reports "invocation", never answers; when interrupted
+        (INTERRUPT) it reports {"event": "interrupted"}, waits 0.2 s, then
+        answers ERROR wamp.error.canceled
+and leaves after `count` invocations have ended (answered or interrupted).
 
 Output: one JSON object per line on stdout, in this order
     {"event": "ready"}                                   callee / subscriber
@@ -36,7 +45,9 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from autobahn.wamp.exception import ApplicationError  # noqa: E402
-from autobahn.wamp.types import PublishOptions  # noqa: E402
+from autobahn.wamp.types import PublishOptions, RegisterOptions  # noqa: E402
+
+from autobahn.wamp.types import CallResult  # noqa: E402
 
 from wampinterop import connect, disconnect, echo, result_parts  # noqa: E402
 
@@ -120,6 +131,44 @@ async def run(spec):
 
             await session.register(echo_handler, spec["uri"])
             await session.register(fail_handler, spec["uri"] + ".fail")
+            emit("ready")
+            await finished
+
+        elif role == "advanced_callee":
+            remaining = spec.get("count", 1)
+            loop = asyncio.get_running_loop()
+            finished = loop.create_future()
+
+            def ended():
+                nonlocal remaining
+                remaining -= 1
+                if remaining <= 0 and not finished.done():
+                    loop.call_later(0.05, finished.set_result, None)
+
+            def stream(n, details):
+                try:
+                    emit("invocation", procedure=details.procedure, receive_progress=details.progress is not None)
+                    if details.progress is not None:
+                        for i in range(n):
+                            details.progress(i, f"step {i}", i=i)
+                    return CallResult("done", n)
+                finally:
+                    ended()
+
+            async def hang(*args, **kwargs):
+                emit("invocation", args=list(args), kwargs=kwargs)
+                try:
+                    await asyncio.sleep(30)
+                except asyncio.CancelledError:
+                    emit("interrupted")
+                    await asyncio.sleep(0.2)
+                    raise ApplicationError("wamp.error.canceled", "interrupted") from None
+                finally:
+                    ended()
+
+            opts = RegisterOptions(details_arg="details")
+            await session.register(stream, spec["uri"] + ".stream", options=opts)
+            await session.register(hang, spec["uri"] + ".hang")
             emit("ready")
             await finished
 
