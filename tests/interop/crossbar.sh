@@ -40,9 +40,14 @@ write_config() {
     mkdir -p "$CBDIR"
     # Realm realm1, anonymous role allowed to do everything, WebSocket on
     # /ws and RawSocket, both only on 127.0.0.1, unbatched json/msgpack/cbor.
-    # Crossbar ignores CALL.Options.disclose_me and discloses callers by role
-    # permission only, so procedures under junction.interop.disclose. get
-    # disclose.caller (the caller-identification tests call there).
+    # Crossbar ignores CALL.Options.disclose_me / PUBLISH.Options.disclose_me
+    # and discloses by role permission only, so URIs under
+    # junction.interop.disclose. get disclose.caller and disclose.publisher
+    # (the caller/publisher-identification tests use them).
+    # Event history (wamp.subscription.get_events) needs a realm store: it is
+    # kept for the prefix subscription junction.interop.history. (the store
+    # creates that subscription at startup, so its ID is what a client gets
+    # when it subscribes to the same prefix).
     cat >"$CBDIR/config.json" <<EOF
 {
   "version": 2,
@@ -68,12 +73,19 @@ write_config() {
                   "uri": "junction.interop.disclose.",
                   "match": "prefix",
                   "allow": {"call": true, "register": true, "publish": true, "subscribe": true},
-                  "disclose": {"caller": true, "publisher": false},
+                  "disclose": {"caller": true, "publisher": true},
                   "cache": true
                 }
               ]
             }
-          ]
+          ],
+          "store": {
+            "type": "memory",
+            "limit": 100,
+            "event-history": [
+              {"uri": "junction.interop.history.", "match": "prefix", "limit": 100}
+            ]
+          }
         }
       ],
       "transports": [

@@ -33,7 +33,13 @@ from autobahn.wamp.serializer import (  # noqa: E402
     MsgPackSerializer,
 )
 from autobahn.wamp import message  # noqa: E402
-from autobahn.wamp.request import CallRequest  # noqa: E402
+from autobahn.wamp import role as wamp_role  # noqa: E402
+from autobahn.wamp.request import (  # noqa: E402
+    CallRequest,
+    Handler,
+    PublishRequest,
+    SubscribeRequest,
+)
 from autobahn.wamp.types import CallResult, ComponentConfig  # noqa: E402
 from autobahn.websocket.util import parse_url as parse_ws_url  # noqa: E402
 
@@ -153,8 +159,18 @@ class Client(ApplicationSession):
         return f"<Client {self.transport_name}/{self.serializer_name} session={self._session_id}>"
 
 
-async def connect(transport: str, serializer: str, realm: str | None = None) -> Client:
-    """Open a transport with exactly one serializer and join the realm."""
+async def connect(
+    transport: str,
+    serializer: str,
+    realm: str | None = None,
+    features: dict[str, dict[str, bool]] | None = None,
+) -> Client:
+    """Open a transport with exactly one serializer and join the realm.
+
+    `features` adds feature flags to HELLO.Details.roles (e.g.
+    {"publisher": {"payload_passthru_mode": True}}), for features Autobahn
+    doesn't announce itself.
+    """
     if transport not in TRANSPORTS:
         raise ValueError(f"unknown transport {transport!r}")
     loop = asyncio.get_running_loop()
@@ -162,6 +178,8 @@ async def connect(transport: str, serializer: str, realm: str | None = None) -> 
     session = Client(ComponentConfig(realm=realm or REALM))
     session.serializer_name = serializer
     session.transport_name = transport
+    if features:
+        session._session_roles = with_features(session._session_roles, features)
     ser = SERIALIZERS[serializer]()
 
     if transport == "websocket":
@@ -256,14 +274,112 @@ def call_with_options(session: Client, procedure: str, *args, options: dict, **k
     return on_reply
 
 
+def with_features(roles: dict, features: dict[str, dict[str, bool]]) -> dict:
+    """A copy of Autobahn's HELLO roles with extra feature flags set."""
+    out = dict(roles)
+    for role_name, flags in features.items():
+        base = out.get(role_name)
+        if base is None:
+            cls = {
+                "publisher": wamp_role.RolePublisherFeatures,
+                "subscriber": wamp_role.RoleSubscriberFeatures,
+                "caller": wamp_role.RoleCallerFeatures,
+                "callee": wamp_role.RoleCalleeFeatures,
+            }[role_name]
+            base = cls()
+        copy_ = object.__new__(type(base))
+        copy_.__dict__.update(base.__dict__)
+        copy_.__dict__.update(flags)  # Hello.marshal sends every public attribute
+        out[role_name] = copy_
+    return out
+
+
+class _PublishWithExtraOptions(message.Publish):
+    """A PUBLISH whose Options carry keys Autobahn|Python has no API for."""
+
+    def __init__(self, *args, extra_options: dict, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._extra_options = extra_options
+
+    def marshal(self):
+        msg = super().marshal()
+        msg[2] = {**msg[2], **self._extra_options}
+        return msg
+
+
+def publish_with_options(session: Client, topic: str, *args, options: dict, **kwargs):
+    """Like session.publish(), with raw PUBLISH.Options (any key, any type).
+
+    Autobahn|Python checks topic URIs and option types before sending and has
+    no disclose_me or ppt_* options; this sends exactly what it is given.
+    With options["acknowledge"] true it returns a future for the Publication
+    (or the ERROR, as ApplicationError), else None.
+    """
+    request_id = session._request_id_gen.next()
+    on_reply = None
+    if options.get("acknowledge") is True:
+        on_reply = asyncio.get_running_loop().create_future()
+        session._publish_reqs[request_id] = PublishRequest(request_id, on_reply, was_encrypted=False)
+    msg = _PublishWithExtraOptions(
+        request_id, topic, args=list(args), kwargs=kwargs, extra_options=options
+    )
+    session._transport.send(msg)
+    return on_reply
+
+
+class _SubscribeWithExtraOptions(message.Subscribe):
+    def __init__(self, *args, extra_options: dict, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._extra_options = extra_options
+
+    def marshal(self):
+        msg = super().marshal()
+        msg[2] = {**msg[2], **self._extra_options}
+        return msg
+
+
+def subscribe_with_options(session: Client, handler, topic: str, *, options: dict):
+    """Like session.subscribe(handler, topic) with raw SUBSCRIBE.Options.
+
+    The handler gets EventDetails as keyword `details`. Returns a future for
+    the Subscription (or the ERROR, as ApplicationError).
+    """
+    request_id = session._request_id_gen.next()
+    on_reply = asyncio.get_running_loop().create_future()
+    session._subscribe_reqs[request_id] = SubscribeRequest(
+        request_id, topic, on_reply, Handler(handler, None, "details")
+    )
+    session._transport.send(
+        _SubscribeWithExtraOptions(request_id, topic, extra_options=options)
+    )
+    return on_reply
+
+
+def record_raw(session: Client) -> list:
+    """Start recording every message the session receives as the decoded raw
+    list (before Autobahn parses it), so that keys Autobahn drops (e.g.
+    ppt_*) can be checked. Returns the (growing) list."""
+    ser = session._transport._serializer._serializer  # the object serializer
+    raw: list = []
+    unserialize = ser.unserialize
+
+    def recording(payload):
+        msgs = unserialize(payload)
+        raw.extend(msgs)
+        return msgs
+
+    ser.unserialize = recording
+    return raw
+
+
 class Peers:
     """Opens sessions for one test and closes all of them afterwards."""
 
     def __init__(self):
         self.sessions: list[Client] = []
 
-    async def connect(self, transport: str, serializer: str) -> Client:
-        s = await connect(transport, serializer)
+    async def connect(self, transport: str, serializer: str, **kwargs) -> Client:
+        s = await connect(transport, serializer, **kwargs)
         self.sessions.append(s)
         return s
 
