@@ -20,7 +20,7 @@ WS_PORT=$(port)
 RS_PORT=$(port)
 SOCK_DIR=$(mktemp -d)
 LOG="$SOCK_DIR/junction.log"
-./target/debug/junction serve --listen "127.0.0.1:$WS_PORT" --rawsocket "127.0.0.1:$RS_PORT" \
+./target/debug/junction serve --config tests/interop/junction.toml --listen "127.0.0.1:$WS_PORT" --rawsocket "127.0.0.1:$RS_PORT" \
   --unix "$SOCK_DIR/junction.sock" --log-level warn >"$LOG" 2>&1 &
 JUNCTION_PID=$!
 cleanup() { kill "$JUNCTION_PID" 2>/dev/null || true; wait "$JUNCTION_PID" 2>/dev/null || true; rm -rf "$SOCK_DIR"; }
