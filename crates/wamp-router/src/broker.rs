@@ -811,8 +811,8 @@ mod tests {
         assert!(
             PublishOptions::parse(&dict! {"eligible_authid" => vec![Value::from(1u64)]}).is_err()
         );
-        let o =
-            PublishOptions::parse(&dict! {"exclude_me" => false, "ppt_scheme" => "x_a"}).unwrap();
+        let o = PublishOptions::parse(&dict! {"exclude_me" => false, "ppt_scheme" => "x_a"})
+            .expect("valid");
         assert!(!o.exclude_me && o.is_passthru() && o.filter.is_none());
     }
 }

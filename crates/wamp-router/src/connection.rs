@@ -843,6 +843,7 @@ impl CallOptions {
 /// Routes a CALL (or a further chunk of a streaming call) to its callee. Returns
 /// whether a new earliest call deadline appeared; on failure the error URI and text
 /// for the caller.
+#[allow(clippy::too_many_arguments)]
 fn call(
     realm: &Realm,
     limits: &CallLimits,
