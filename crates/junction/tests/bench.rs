@@ -231,8 +231,8 @@ async fn failures_are_errors() {
         "{unreachable:#}"
     );
 
-    // Several callees need shared registration; a router without it must say so.
-    match bench(&[
+    // Several callees share one registration (roundrobin), which Junction supports.
+    let report = bench(&[
         "rpc",
         "--url",
         &router.ws_url(),
@@ -242,10 +242,9 @@ async fn failures_are_errors() {
         "0.5",
     ])
     .await
-    {
-        Ok(report) => assert_eq!(uint(&report, "errors"), 0, "{report}"),
-        Err(e) => assert!(format!("{e:#}").contains("roundrobin"), "{e:#}"),
-    }
+    .expect("shared registration");
+    assert_eq!(uint(&report, "errors"), 0, "{report}");
+    assert!(uint(&report, "calls") > 0, "{report}");
 }
 
 #[test]
