@@ -577,6 +577,24 @@ fn history_router_config(c: &mut junction::config::Config) {
     ];
 }
 
+/// The timestamp of the oldest (or newest) stored event on `topic`.
+async fn events_time(s: &wamp_client::Session, sub: u64, topic: &str, newest: bool) -> String {
+    let events = s
+        .subscription_events(
+            sub,
+            EventHistoryQuery::new()
+                .topic(topic)
+                .reverse(newest)
+                .limit(1),
+        )
+        .await
+        .expect("get_events");
+    events
+        .first()
+        .and_then(|e| e.timestamp.clone())
+        .expect("a timestamp")
+}
+
 #[tokio::test]
 async fn event_history_per_subscription() {
     let router = TestRouter::start_with(history_router_config).await;
@@ -631,6 +649,43 @@ async fn event_history_per_subscription() {
             .await
             .expect("get_events");
         assert_eq!(events.len(), 1);
+        // time ranges (RFC 3339), relative to the stored timestamps
+        let first = events_time(&s, sub.id(), &topic, false).await;
+        let last = events_time(&s, sub.id(), &topic, true).await;
+        let sub_id = sub.id();
+        let count = |q: EventHistoryQuery| {
+            let s = &s;
+            let topic = topic.clone();
+            async move {
+                s.subscription_events(sub_id, q.topic(topic.as_str()))
+                    .await
+                    .expect("get_events")
+                    .len()
+            }
+        };
+        assert_eq!(
+            count(EventHistoryQuery::new().from_time(first.as_str())).await,
+            3
+        );
+        assert_eq!(
+            count(EventHistoryQuery::new().before_time(first.as_str())).await,
+            0
+        );
+        assert_eq!(
+            count(EventHistoryQuery::new().until_time(last.as_str())).await,
+            3
+        );
+        assert_eq!(
+            count(EventHistoryQuery::new().after_time(last.as_str())).await,
+            0
+        );
+        let bad = s
+            .subscription_events(sub.id(), EventHistoryQuery::new().from_time("yesterday"))
+            .await;
+        assert!(
+            matches!(&bad, Err(Error::Wamp { uri, .. }) if uri == "wamp.error.invalid_argument"),
+            "{bad:?}"
+        );
         // errors
         let uri_of = |r: Result<Vec<wamp_client::HistoryEvent>, Error>| match r {
             Err(Error::Wamp { uri, .. }) => uri,

@@ -291,6 +291,14 @@ pub struct HistoryQuery {
     pub before_publication: Option<Id>,
     /// Events up to this publication (inclusive).
     pub until_publication: Option<Id>,
+    /// Events at or after this time (ms since the Unix epoch).
+    pub from_time_ms: Option<u64>,
+    /// Events after this time.
+    pub after_time_ms: Option<u64>,
+    /// Events before this time.
+    pub before_time_ms: Option<u64>,
+    /// Events at or before this time.
+    pub until_time_ms: Option<u64>,
 }
 
 fn pattern_match(policy: MatchPolicy, pattern: &str, topic: &str) -> bool {
@@ -677,6 +685,12 @@ impl Broker {
             .take(end)
             .skip(start)
             .filter(|e| query.topic.as_deref().is_none_or(|t| t == e.topic))
+            .filter(|e| {
+                query.from_time_ms.is_none_or(|t| e.time_ms >= t)
+                    && query.after_time_ms.is_none_or(|t| e.time_ms > t)
+                    && query.before_time_ms.is_none_or(|t| e.time_ms < t)
+                    && query.until_time_ms.is_none_or(|t| e.time_ms <= t)
+            })
             .filter(|e| e.filter.as_ref().is_none_or(|f| f.allows_session(caller)))
             .collect();
         if query.reverse {

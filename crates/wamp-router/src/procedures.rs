@@ -159,8 +159,17 @@ fn flush_testaments(call: &Call<'_>) -> Result<Payload, ProcedureError> {
     Ok(Payload::empty())
 }
 
+/// Milliseconds since the Unix epoch of an RFC 3339 time (any offset); times before
+/// the epoch count as 0.
+fn rfc3339_ms(text: &str) -> Option<u64> {
+    let t =
+        time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()?;
+    Some(u64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(0))
+}
+
 /// `wamp.subscription.get_events(subscription, limit=, reverse=, topic=,
-/// after_publication=, from_publication=, before_publication=, until_publication=)`.
+/// after_publication=, from_publication=, before_publication=, until_publication=,
+/// from_time=, after_time=, before_time=, until_time=)`; times are RFC 3339 strings.
 /// `limit` may also come as the second positional argument (Crossbar.io's form).
 fn get_events(call: &Call<'_>) -> Result<Payload, ProcedureError> {
     let subscription =
@@ -193,7 +202,20 @@ fn get_events(call: &Call<'_>) -> Result<Payload, ProcedureError> {
                 .to_owned(),
         ),
     };
+    let time =
+        |key: &str| -> Result<Option<u64>, ProcedureError> {
+            match call.kwargs.get(key) {
+                None | Some(Value::Null) => Ok(None),
+                Some(v) => v.as_str().and_then(rfc3339_ms).map(Some).ok_or_else(|| {
+                    ProcedureError::invalid(format!("{key} must be an RFC 3339 time"))
+                }),
+            }
+        };
     let query = HistoryQuery {
+        from_time_ms: time("from_time")?,
+        after_time_ms: time("after_time")?,
+        before_time_ms: time("before_time")?,
+        until_time_ms: time("until_time")?,
         limit: int("limit", Some(1))?.map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
         reverse,
         topic,
