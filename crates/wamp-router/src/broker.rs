@@ -9,6 +9,7 @@
 //! when asked for (or configured).
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -17,6 +18,7 @@ use wamp_proto::message::Id;
 use wamp_proto::uri::{wildcard_matches, MatchPolicy};
 use wamp_proto::{dict, random_id, Dict, Message, Payload, Value, MAX_ID};
 
+use crate::meta::{self, MetaNote};
 use crate::session::{SendError, SessionHandle};
 use crate::IdMap;
 
@@ -47,6 +49,8 @@ pub struct Subscription {
     pub policy: MatchPolicy,
     /// Subscribed sessions, each once.
     pub subscribers: Vec<Arc<SessionHandle>>,
+    /// When it was created (ms since the Unix epoch).
+    pub created_ms: u64,
 }
 
 /// Subscriber black- and whitelists of one publication (`exclude*`, `eligible*`).
@@ -246,6 +250,11 @@ pub struct Broker {
     retained: Mutex<Retained>,
     /// Configured histories; the Mutex is only taken when there is one.
     history: Vec<Mutex<History>>,
+    /// Subscriptions that may receive meta events (shared with the realm and its
+    /// dealer, which record meta events only while it is non-zero).
+    pub(crate) meta_watch: Arc<AtomicUsize>,
+    /// Subscription meta events waiting to be published ([`Broker::flush_meta`]).
+    notes: Vec<MetaNote>,
 }
 
 impl Default for Broker {
@@ -329,7 +338,75 @@ impl Broker {
                     })
                 })
                 .collect(),
+            meta_watch: Arc::new(AtomicUsize::new(0)),
+            notes: Vec::new(),
         }
+    }
+
+    /// Whether anyone may be listening to meta events (a cheap check).
+    fn watched(&self) -> bool {
+        self.meta_watch.load(Ordering::Relaxed) > 0
+    }
+
+    /// Records a subscription meta event, when someone may listen and the topic is
+    /// not the router's own (`wamp.*`).
+    fn note(&mut self, topic: &str, note: impl FnOnce() -> MetaNote) {
+        if self.watched() && !topic.starts_with("wamp.") {
+            self.notes.push(note());
+        }
+    }
+
+    /// Publishes the subscription meta events recorded so far, as `publisher` (the
+    /// realm's router session). Called by whoever changed the tables, still
+    /// holding the write lock, so that they come out in order.
+    pub(crate) fn flush_meta(&mut self, publisher: &SessionHandle) {
+        if self.notes.is_empty() {
+            return;
+        }
+        for note in std::mem::take(&mut self.notes) {
+            let (topic, session, id) = note.parts("wamp.subscription");
+            let second = match note {
+                MetaNote::Create(..) => match self.subscriptions.get(&id) {
+                    Some(sub) => meta::subscription_details(id, sub),
+                    None => continue,
+                },
+                _ => Value::from(id),
+            };
+            let payload = Payload::from_args(vec![Value::from(session), second]);
+            self.publish(
+                &topic,
+                random_id(),
+                &payload,
+                publisher,
+                &PublishOptions::default(),
+                false,
+            );
+        }
+    }
+
+    /// Ids of the subscriptions of one policy.
+    pub fn ids(&self, policy: MatchPolicy) -> Vec<Id> {
+        match policy {
+            MatchPolicy::Exact => self.exact.values().copied().collect(),
+            MatchPolicy::Prefix => self.prefix.values().copied().collect(),
+            MatchPolicy::Wildcard => self.wildcard.values().copied().collect(),
+        }
+    }
+
+    /// The subscription on (`topic`, `policy`), if any.
+    pub fn find(&self, topic: &str, policy: MatchPolicy) -> Option<Id> {
+        match policy {
+            MatchPolicy::Exact => self.exact.get(topic).copied(),
+            MatchPolicy::Prefix => self.prefix.get(topic).copied(),
+            MatchPolicy::Wildcard => self.wildcard.get(topic).copied(),
+        }
+    }
+
+    /// Every subscription a publication to `topic` would reach.
+    pub fn matching(&self, topic: &str) -> Vec<Id> {
+        let mut ids = Vec::new();
+        self.for_each_match(topic, |id, _, _| ids.push(id));
+        ids
     }
 
     fn table(&mut self, policy: MatchPolicy) -> &mut HashMap<String, Id> {
@@ -352,6 +429,7 @@ impl Broker {
             if let Some(sub) = self.subscriptions.get_mut(&id) {
                 if !sub.subscribers.iter().any(|s| s.id == session.id) {
                     sub.subscribers.push(session.clone());
+                    self.note(topic, || MetaNote::Add(session.id, id));
                 }
                 return id;
             }
@@ -369,29 +447,46 @@ impl Broker {
                 topic: topic.to_owned(),
                 policy,
                 subscribers: vec![session.clone()],
+                created_ms: now_ms(),
             },
         );
+        if meta::watches(topic, policy) {
+            self.meta_watch.fetch_add(1, Ordering::Relaxed);
+        }
+        self.note(topic, || MetaNote::Create(session.id, id));
+        self.note(topic, || MetaNote::Add(session.id, id));
         id
     }
 
     /// Removes `session` from a subscription; deletes the subscription when it was
     /// the last subscriber. Returns whether the session was subscribed.
     pub fn unsubscribe(&mut self, subscription: Id, session: Id) -> bool {
+        let watched = self.watched();
         let Some(sub) = self.subscriptions.get_mut(&subscription) else {
             return false;
         };
         let before = sub.subscribers.len();
         sub.subscribers.retain(|s| s.id != session);
         let removed = sub.subscribers.len() != before;
-        if sub.subscribers.is_empty() {
-            self.delete(subscription);
+        let empty = sub.subscribers.is_empty();
+        if removed && watched {
+            let topic = sub.topic.clone();
+            self.note(&topic, || MetaNote::Remove(session, subscription));
+        }
+        if empty {
+            self.delete(subscription, session);
         }
         removed
     }
 
-    fn delete(&mut self, subscription: Id) {
+    /// Deletes a subscription; `session` is the one whose leaving emptied it.
+    fn delete(&mut self, subscription: Id, session: Id) {
         if let Some(sub) = self.subscriptions.remove(&subscription) {
             self.table(sub.policy).remove(&sub.topic);
+            if meta::watches(&sub.topic, sub.policy) {
+                self.meta_watch.fetch_sub(1, Ordering::Relaxed);
+            }
+            self.note(&sub.topic, || MetaNote::Delete(session, subscription));
         }
     }
 
@@ -400,6 +495,7 @@ impl Broker {
     /// `remove_subscriber`. Subscribers that announced `subscription_revocation`
     /// get `UNSUBSCRIBED [0, {subscription, reason}]`. Returns how many lost it.
     pub fn revoke(&mut self, subscription: Id, subscriber: Option<Id>, reason: &str) -> usize {
+        let watched = self.watched();
         let Some(sub) = self.subscriptions.get_mut(&subscription) else {
             return 0;
         };
@@ -411,8 +507,16 @@ impl Broker {
             }
             !gone
         });
-        if sub.subscribers.is_empty() {
-            self.delete(subscription);
+        let empty = sub.subscribers.is_empty();
+        if watched {
+            let topic = sub.topic.clone();
+            for s in &removed {
+                self.note(&topic, || MetaNote::Remove(s.id, subscription));
+            }
+        }
+        if empty {
+            let last = removed.last().map_or(0, |s| s.id);
+            self.delete(subscription, last);
         }
         let notice = Message::Unsubscribed {
             request: 0,

@@ -276,6 +276,7 @@ impl Connection {
             },
         };
         self.link.send(&welcome);
+        realm.session_joined(&handle);
         tracing::debug!(session = handle.id, realm = realm_name, "session joined");
         self.state = State::Joined(Box::new(Joined {
             realm,
@@ -302,6 +303,7 @@ impl Connection {
             for sub in subscriptions {
                 broker.unsubscribe(sub, handle.id);
             }
+            realm.flush_broker(&mut broker);
         }
         // Testaments: `detached` ones, then `destroyed` ones (no session
         // resumption, so both happen now), each in the order they were added,
@@ -315,7 +317,12 @@ impl Connection {
                 &testament.payload,
             );
         }
-        let orphaned = realm.dealer.lock().remove_session(handle.id);
+        let orphaned = {
+            let mut dealer = realm.dealer.lock();
+            let orphaned = dealer.remove_session(handle.id);
+            realm.flush_dealer(&mut dealer);
+            orphaned
+        };
         for call in orphaned {
             let error = Message::error(
                 MessageType::Call,
@@ -328,6 +335,7 @@ impl Connection {
             let _ = call.caller.send(&error);
         }
         realm.sessions.write().remove(&handle.id);
+        realm.session_left(&handle);
         tracing::debug!(session = handle.id, "session left");
     }
 
@@ -436,6 +444,7 @@ impl Connection {
                 if get_retained {
                     broker.send_retained(subscription, &j.handle);
                 }
+                j.realm.flush_broker(&mut broker);
                 Flow::Continue
             }
             Message::Unsubscribe {
@@ -445,24 +454,27 @@ impl Connection {
             } => {
                 // A subscription the router revoked is gone from the broker but may
                 // still be in this session's set.
+                let mut broker = j.realm.broker.write();
                 let removed = j.subscriptions.remove(&subscription)
-                    && j.realm
-                        .broker
-                        .write()
-                        .unsubscribe(subscription, j.handle.id);
-                if !removed {
+                    && broker.unsubscribe(subscription, j.handle.id);
+                if removed {
+                    // UNSUBSCRIBED goes out before the meta events it causes.
+                    self.link.send(&Message::Unsubscribed {
+                        request,
+                        details: None,
+                    });
+                    j.realm.flush_broker(&mut broker);
+                    return Flow::Continue;
+                }
+                drop(broker);
+                {
                     self.link.error(
                         MessageType::Unsubscribe,
                         request,
                         uri_err::NO_SUCH_SUBSCRIPTION,
                         "",
                     );
-                    return Flow::Continue;
                 }
-                self.link.send(&Message::Unsubscribed {
-                    request,
-                    details: None,
-                });
                 Flow::Continue
             }
             Message::Register {
@@ -500,6 +512,7 @@ impl Connection {
                             request,
                             registration,
                         });
+                        j.realm.flush_dealer(&mut dealer);
                         return Flow::Continue;
                     }
                     Err(RegisterError::AlreadyExists) => (
@@ -511,6 +524,7 @@ impl Connection {
                         format!("'{procedure}' is registered with another invocation policy"),
                     ),
                 };
+                j.realm.flush_dealer(&mut dealer);
                 drop(dealer);
                 self.link.error(MessageType::Register, request, uri, &text);
                 Flow::Continue
@@ -520,14 +534,17 @@ impl Connection {
                 registration,
                 ..
             } => {
+                let mut dealer = j.realm.dealer.lock();
                 let removed = j.registrations.remove(&registration)
-                    && j.realm.dealer.lock().unregister(registration, j.handle.id);
+                    && dealer.unregister(registration, j.handle.id);
                 if removed {
                     self.link.send(&Message::Unregistered {
                         request,
                         details: None,
                     });
+                    j.realm.flush_dealer(&mut dealer);
                 } else {
+                    drop(dealer);
                     self.link.error(
                         MessageType::Unregister,
                         request,

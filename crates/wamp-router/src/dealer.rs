@@ -19,7 +19,7 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -28,6 +28,7 @@ use wamp_proto::message::{Id, MessageType};
 use wamp_proto::uri::{prefix_matches, wildcard_matches, MatchPolicy};
 use wamp_proto::{dict, random_id, Dict, Message, Payload, Value};
 
+use crate::meta::MetaNote;
 use crate::session::SessionHandle;
 use crate::{CallLimits, IdMap};
 
@@ -144,6 +145,8 @@ pub struct Registration {
     pub callees: Vec<CalleeEntry>,
     /// Round-robin position.
     next: usize,
+    /// When it was created (ms since the Unix epoch).
+    pub created_ms: u64,
 }
 
 /// What REGISTER asks for.
@@ -242,6 +245,12 @@ pub struct Dealer {
     streams: IdMap<(Id, Id), Stream>,
     /// Closed streams, oldest first (bounds `streams`).
     closed_streams: VecDeque<(Id, Id)>,
+    /// The realm's count of subscriptions that may receive meta events: meta
+    /// events are recorded only while it is non-zero.
+    pub(crate) meta_watch: Arc<AtomicUsize>,
+    /// Registration meta events waiting to be published
+    /// ([`Dealer::take_meta`]).
+    notes: Vec<MetaNote>,
 }
 
 /// Why a registration was refused.
@@ -309,6 +318,39 @@ pub enum Chunk {
 }
 
 impl Dealer {
+    fn note(&mut self, note: MetaNote) {
+        if self.meta_watch.load(Ordering::Relaxed) > 0 {
+            self.notes.push(note);
+        }
+    }
+
+    /// Takes the registration meta events recorded so far.
+    pub(crate) fn take_meta(&mut self) -> Vec<MetaNote> {
+        if self.notes.is_empty() {
+            Vec::new()
+        } else {
+            std::mem::take(&mut self.notes)
+        }
+    }
+
+    /// Ids of the registrations of one policy.
+    pub fn ids(&self, policy: MatchPolicy) -> Vec<Id> {
+        match policy {
+            MatchPolicy::Exact => self.exact.values().copied().collect(),
+            MatchPolicy::Prefix => self.prefix.values().copied().collect(),
+            MatchPolicy::Wildcard => self.wildcard.values().copied().collect(),
+        }
+    }
+
+    /// The registration of (`procedure`, `policy`), if any.
+    pub fn find(&self, procedure: &str, policy: MatchPolicy) -> Option<Id> {
+        match policy {
+            MatchPolicy::Exact => self.exact.get(procedure).copied(),
+            MatchPolicy::Prefix => self.prefix.get(procedure).copied(),
+            MatchPolicy::Wildcard => self.wildcard.get(procedure).copied(),
+        }
+    }
+
     fn table(&mut self, policy: MatchPolicy) -> &mut HashMap<String, Id> {
         match policy {
             MatchPolicy::Exact => &mut self.exact,
@@ -347,6 +389,7 @@ impl Dealer {
                     return Err(RegisterError::DifferentPolicy);
                 }
                 reg.callees.push(entry);
+                self.note(MetaNote::Add(callee.id, existing));
                 return Ok(existing);
             }
         }
@@ -365,8 +408,11 @@ impl Dealer {
                 invoke: options.invoke,
                 callees: vec![entry],
                 next: 0,
+                created_ms: crate::meta::now_ms(),
             },
         );
+        self.note(MetaNote::Create(callee.id, id));
+        self.note(MetaNote::Add(callee.id, id));
         Ok(id)
     }
 
@@ -382,8 +428,11 @@ impl Dealer {
         if reg.next > index {
             reg.next -= 1;
         }
-        if reg.callees.is_empty() {
+        let empty = reg.callees.is_empty();
+        self.note(MetaNote::Remove(callee, registration));
+        if empty {
             self.delete_registration(registration);
+            self.note(MetaNote::Delete(callee, registration));
         }
         true
     }
@@ -415,8 +464,14 @@ impl Dealer {
                 index += 1;
             }
         }
-        if reg.callees.is_empty() {
+        let empty = reg.callees.is_empty();
+        for session in &removed {
+            self.note(MetaNote::Remove(session.id, registration));
+        }
+        if empty {
             self.delete_registration(registration);
+            let last = removed.last().map_or(0, |s| s.id);
+            self.note(MetaNote::Delete(last, registration));
         }
         let notice = Message::Unregistered {
             request: 0,

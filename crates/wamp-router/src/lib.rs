@@ -15,6 +15,7 @@
 pub mod broker;
 pub mod connection;
 pub mod dealer;
+pub mod meta;
 pub mod outbox;
 pub mod procedures;
 pub mod realm;

@@ -3,8 +3,8 @@
 //!
 //! A CALL of a `wamp.*` URI is looked up in [`PROCEDURES`] before the dealer is
 //! asked (clients can't register `wamp.*`). Each entry is a plain function from the
-//! call's context to its result; the meta API adds its procedures by adding
-//! entries.
+//! call's context to its result; the meta API's procedures live in
+//! [`crate::meta`].
 
 use std::sync::Arc;
 
@@ -13,6 +13,7 @@ use wamp_proto::uri::is_valid_uri;
 use wamp_proto::{Dict, Payload, Value};
 
 use crate::broker::{HistoryError, HistoryQuery, PublishOptions};
+use crate::meta;
 use crate::realm::Realm;
 use crate::session::{SessionHandle, Testament, TestamentScope, MAX_TESTAMENTS};
 
@@ -43,7 +44,7 @@ pub struct ProcedureError {
 }
 
 impl ProcedureError {
-    fn new(uri: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(uri: &'static str, message: impl Into<String>) -> Self {
         ProcedureError {
             uri,
             message: message.into(),
@@ -63,6 +64,48 @@ pub const PROCEDURES: &[(&str, Handler)] = &[
     ("wamp.session.add_testament", add_testament),
     ("wamp.session.flush_testaments", flush_testaments),
     ("wamp.subscription.get_events", get_events),
+    ("wamp.session.count", meta::session_count),
+    ("wamp.session.list", meta::session_list),
+    ("wamp.session.get", meta::session_get),
+    ("wamp.session.kill", meta::session_kill),
+    ("wamp.session.kill_by_authid", meta::session_kill_by_authid),
+    (
+        "wamp.session.kill_by_authrole",
+        meta::session_kill_by_authrole,
+    ),
+    ("wamp.session.kill_all", meta::session_kill_all),
+    ("wamp.registration.list", meta::registration_list),
+    ("wamp.registration.lookup", meta::registration_lookup),
+    ("wamp.registration.match", meta::registration_match),
+    ("wamp.registration.get", meta::registration_get),
+    (
+        "wamp.registration.list_callees",
+        meta::registration_list_callees,
+    ),
+    (
+        "wamp.registration.count_callees",
+        meta::registration_count_callees,
+    ),
+    (
+        "wamp.registration.remove_callee",
+        meta::registration_remove_callee,
+    ),
+    ("wamp.subscription.list", meta::subscription_list),
+    ("wamp.subscription.lookup", meta::subscription_lookup),
+    ("wamp.subscription.match", meta::subscription_match),
+    ("wamp.subscription.get", meta::subscription_get),
+    (
+        "wamp.subscription.list_subscribers",
+        meta::subscription_list_subscribers,
+    ),
+    (
+        "wamp.subscription.count_subscribers",
+        meta::subscription_count_subscribers,
+    ),
+    (
+        "wamp.subscription.remove_subscriber",
+        meta::subscription_remove_subscriber,
+    ),
 ];
 
 /// The router procedure named `procedure`, if there is one.

@@ -1,14 +1,17 @@
 //! A realm: a routing namespace with its own sessions, broker and dealer.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
 use wamp_proto::message::Id;
 use wamp_proto::uri::UriRule;
-use wamp_proto::Payload;
+use wamp_proto::{random_id, Payload, Serializer, Value};
 
 use crate::broker::{Broker, Delivery, HistoryRule, PublishOptions, DEFAULT_MAX_RETAINED_TOPICS};
 use crate::dealer::Dealer;
+use crate::meta::{self, MetaNote};
+use crate::outbox::{Outbox, OutboxLimits};
 use crate::session::SessionHandle;
 use crate::IdMap;
 
@@ -54,6 +57,10 @@ pub struct Realm {
     pub(crate) sessions: RwLock<IdMap<Id, Arc<SessionHandle>>>,
     pub(crate) broker: RwLock<Broker>,
     pub(crate) dealer: Mutex<Dealer>,
+    /// Subscriptions that could receive a meta event (see [`crate::meta`]).
+    meta_watch: Arc<AtomicUsize>,
+    /// The router's own session in this realm: the publisher of meta events.
+    router_session: SessionHandle,
 }
 
 /// Table sizes of a realm, for tests and monitoring.
@@ -71,12 +78,90 @@ pub struct RealmStats {
 
 impl Realm {
     pub(crate) fn new(config: RealmConfig) -> Self {
-        let broker = Broker::new(config.max_retained_topics, config.history.clone());
+        let mut broker = Broker::new(config.max_retained_topics, config.history.clone());
+        let meta_watch = broker.meta_watch.clone();
+        let mut dealer = Dealer::default();
+        dealer.meta_watch = meta_watch.clone();
+        let router_session = SessionHandle::new(
+            0,
+            Serializer::Json,
+            0,
+            ("junction".into(), "trusted".into(), "none".into()),
+            Arc::new(Outbox::new(OutboxLimits::default())),
+        );
+        broker.meta_watch = meta_watch.clone();
         Realm {
             config,
             sessions: RwLock::new(IdMap::default()),
             broker: RwLock::new(broker),
-            dealer: Mutex::new(Dealer::default()),
+            dealer: Mutex::new(dealer),
+            meta_watch,
+            router_session,
+        }
+    }
+
+    /// Whether some subscription could receive a meta event (a cheap check).
+    pub fn meta_watched(&self) -> bool {
+        self.meta_watch.load(Ordering::Relaxed) > 0
+    }
+
+    /// Publishes a meta event as the router.
+    fn publish_meta(&self, broker: &Broker, topic: &str, args: Vec<Value>) {
+        broker.publish(
+            topic,
+            random_id(),
+            &Payload::from_args(args),
+            &self.router_session,
+            &PublishOptions::default(),
+            false,
+        );
+    }
+
+    /// Publishes the subscription meta events the broker recorded; called with
+    /// the broker's write lock held, right after the change.
+    pub(crate) fn flush_broker(&self, broker: &mut Broker) {
+        broker.flush_meta(&self.router_session);
+    }
+
+    /// Publishes the registration meta events the dealer recorded; called with the
+    /// dealer's lock held, right after the change (the broker lock is taken
+    /// inside the dealer lock, never the other way round).
+    pub(crate) fn flush_dealer(&self, dealer: &mut Dealer) {
+        let notes = dealer.take_meta();
+        if notes.is_empty() {
+            return;
+        }
+        let broker = self.broker.read();
+        for note in notes {
+            let (topic, session, id) = note.parts("wamp.registration");
+            let second = match note {
+                MetaNote::Create(..) => match dealer.registration(id) {
+                    Some(reg) => meta::registration_details(id, reg),
+                    None => continue,
+                },
+                _ => Value::from(id),
+            };
+            self.publish_meta(&broker, &topic, vec![Value::from(session), second]);
+        }
+    }
+
+    /// `wamp.session.on_join`, if anyone may listen.
+    pub(crate) fn session_joined(&self, session: &SessionHandle) {
+        if self.meta_watched() {
+            let details = meta::session_details(self, session);
+            self.publish_meta(&self.broker.read(), "wamp.session.on_join", vec![details]);
+        }
+    }
+
+    /// `wamp.session.on_leave` (`[session, authid, authrole]`), if anyone may listen.
+    pub(crate) fn session_left(&self, session: &SessionHandle) {
+        if self.meta_watched() {
+            let args = vec![
+                Value::from(session.id),
+                Value::from(session.authid.as_str()),
+                Value::from(session.authrole.as_str()),
+            ];
+            self.publish_meta(&self.broker.read(), "wamp.session.on_leave", args);
         }
     }
 
@@ -103,7 +188,10 @@ impl Realm {
     /// UNREGISTERED with `reason` (a URI). Their calls in flight go on. Returns how
     /// many callees lost it. (For the registration meta API's `remove_callee`.)
     pub fn revoke_registration(&self, registration: Id, callee: Option<Id>, reason: &str) -> usize {
-        self.dealer.lock().revoke(registration, callee, reason)
+        let mut dealer = self.dealer.lock();
+        let removed = dealer.revoke(registration, callee, reason);
+        self.flush_dealer(&mut dealer);
+        removed
     }
 
     /// Call state of any kind the dealer still holds (pending calls, timer entries,
@@ -139,7 +227,10 @@ impl Realm {
         subscriber: Option<Id>,
         reason: &str,
     ) -> usize {
-        self.broker.write().revoke(subscription, subscriber, reason)
+        let mut broker = self.broker.write();
+        let removed = broker.revoke(subscription, subscriber, reason);
+        self.flush_broker(&mut broker);
+        removed
     }
 
     /// Topics with a retained event.

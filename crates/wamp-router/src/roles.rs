@@ -15,6 +15,8 @@ pub fn router_roles() -> Dict {
                 "event_history" => true,
                 "subscription_revocation" => true,
                 "payload_passthru_mode" => true,
+                "session_meta_api" => true,
+                "subscription_meta_api" => true,
             },
         },
         "dealer" => dict! {
@@ -29,6 +31,8 @@ pub fn router_roles() -> Dict {
                 "registration_revocation" => true,
                 "payload_passthru_mode" => true,
                 "testament_meta_api" => true,
+                "session_meta_api" => true,
+                "registration_meta_api" => true,
             },
         },
     }
