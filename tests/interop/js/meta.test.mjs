@@ -79,7 +79,10 @@ class MetaEvents {
 
 const REG_EVENTS = ['create', 'register', 'unregister', 'delete'].map((n) => `wamp.registration.on_${n}`);
 const SUB_EVENTS = ['create', 'subscribe', 'unsubscribe', 'delete'].map((n) => `wamp.subscription.on_${n}`);
-const noResult = (out) => (IS_CROSSBAR ? [[], [null]] : [[]]).some((x) => JSON.stringify(x) === JSON.stringify(out));
+// Autobahn|JS resolves a RESULT without arguments to null, like one whose only
+// argument is null, so both read as "no result" here (the Python suite tells them
+// apart).
+const noResult = (out) => [[], [null]].some((x) => JSON.stringify(x) === JSON.stringify(out));
 
 test('session meta: count, list, get', { timeout: TIMEOUT }, async (t) => {
   const peers = peersFor(t);
