@@ -32,6 +32,14 @@ enum Command {
     /// Load generator for any WAMP router: rpc, pubsub, latency, connections
     /// (see docs/bench.md).
     Bench(junction::bench::BenchArgs),
+    /// Call a procedure and print its result (see docs/cli.md).
+    Call(junction::cli::CallArgs),
+    /// Publish an event to a topic.
+    Publish(junction::cli::PublishArgs),
+    /// Print each event published to a topic as it arrives.
+    Subscribe(junction::cli::SubscribeArgs),
+    /// Register a procedure answered by running a command per invocation.
+    Register(junction::cli::RegisterArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -85,6 +93,10 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Bench(args) => junction::bench::main(args),
+        Command::Call(args) => std::process::exit(junction::cli::call(args)),
+        Command::Publish(args) => std::process::exit(junction::cli::publish(args)),
+        Command::Subscribe(args) => std::process::exit(junction::cli::subscribe(args)),
+        Command::Register(args) => std::process::exit(junction::cli::register(args)),
     }
 }
 

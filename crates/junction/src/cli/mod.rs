@@ -1,0 +1,177 @@
+//! The client subcommands of `junction`: `call`, `publish`, `subscribe` and
+//! `register`, built on `wamp-client` (see docs/cli.md).
+//!
+//! Each entry point returns the process exit code: 0 on success, 1 on an error
+//! (printed as one line on stderr), 130 when Ctrl-C interrupted a call.
+
+mod args;
+mod call;
+mod output;
+mod publish;
+mod register;
+mod subscribe;
+
+use std::future::Future;
+
+pub use args::{
+    parse_value, CallArgs, ConnectArgs, Match, PayloadArgs, PublishArgs, RegisterArgs,
+    SubscribeArgs,
+};
+
+use wamp_client::{ConnectOptions, Error, Session};
+
+/// Exit code for a failure.
+pub const EXIT_FAILURE: i32 = 1;
+/// Exit code when Ctrl-C interrupted (and canceled) a call.
+pub const EXIT_INTERRUPTED: i32 = 130;
+
+/// `junction call`: calls a procedure and prints its (progressive) results.
+pub fn call(args: CallArgs) -> i32 {
+    run(call::run(args))
+}
+
+/// `junction publish`: publishes one event.
+pub fn publish(args: PublishArgs) -> i32 {
+    run(publish::run(args))
+}
+
+/// `junction subscribe`: prints events as they arrive.
+pub fn subscribe(args: SubscribeArgs) -> i32 {
+    run(subscribe::run(args))
+}
+
+/// `junction register`: answers invocations by running a command.
+pub fn register(args: RegisterArgs) -> i32 {
+    run(register::run(args))
+}
+
+/// A failed subcommand: what to print and the exit code.
+#[derive(Debug)]
+pub(crate) struct Failure {
+    message: Option<String>,
+    code: i32,
+}
+
+impl Failure {
+    pub(crate) fn new(message: impl Into<String>) -> Failure {
+        Failure {
+            message: Some(message.into()),
+            code: EXIT_FAILURE,
+        }
+    }
+
+    pub(crate) fn with_code(message: impl Into<String>, code: i32) -> Failure {
+        Failure {
+            message: Some(message.into()),
+            code,
+        }
+    }
+}
+
+impl From<std::io::Error> for Failure {
+    fn from(e: std::io::Error) -> Failure {
+        Failure::new(format!("cannot write output: {e}"))
+    }
+}
+
+fn run(task: impl Future<Output = Result<(), Failure>>) -> i32 {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            output::error(&format!("cannot start the runtime: {e}"));
+            return EXIT_FAILURE;
+        }
+    };
+    match runtime.block_on(task) {
+        Ok(()) => 0,
+        Err(failure) => {
+            if let Some(message) = failure.message {
+                output::error(&message);
+            }
+            failure.code
+        }
+    }
+}
+
+/// Connects and joins as the shared options say; errors are one readable line.
+pub(crate) async fn connect(args: &ConnectArgs) -> Result<Session, Failure> {
+    let url = args.url.trim();
+    let scheme = url
+        .split_once("://")
+        .map(|(s, _)| s.to_ascii_lowercase())
+        .unwrap_or_default();
+    if scheme == "wss" || scheme == "rss" {
+        return Err(Failure::new(format!(
+            "{url}: TLS ({scheme}://) is not supported yet; use ws://, rs:// or unix://"
+        )));
+    }
+    let mut options = ConnectOptions {
+        serializer: args.serializer.serializer(),
+        agent: concat!("junction-cli/", env!("CARGO_PKG_VERSION")).to_owned(),
+        authid: args.authid.clone(),
+        ..ConnectOptions::default()
+    };
+    let methods: Vec<String> = args
+        .authmethod
+        .iter()
+        .map(|m| m.trim().to_owned())
+        .filter(|m| !m.is_empty())
+        .collect();
+    if !methods.is_empty() {
+        options.authmethods = methods;
+    }
+    Session::connect_with(url, &args.realm, options)
+        .await
+        .map_err(|e| Failure::new(connect_error(url, &args.realm, &e)))
+}
+
+/// One line for a failure to connect or join.
+fn connect_error(url: &str, realm: &str, e: &Error) -> String {
+    match e {
+        Error::Io(io) => {
+            let what = match io.kind() {
+                std::io::ErrorKind::ConnectionRefused => "connection refused".to_owned(),
+                std::io::ErrorKind::NotFound => "no such socket".to_owned(),
+                _ => io.to_string(),
+            };
+            format!("cannot connect to {url}: {what}")
+        }
+        Error::Abort { reason, message } => {
+            let mut text = format!("the router refused to join realm {realm:?}: {reason}");
+            if let Some(m) = message.as_deref().filter(|m| !m.is_empty()) {
+                text.push_str(&format!(" ({m})"));
+            }
+            text
+        }
+        Error::Timeout => format!("cannot connect to {url}: timed out"),
+        Error::InvalidUrl(why) => why.clone(),
+        other => format!("cannot connect to {url}: {other}"),
+    }
+}
+
+/// One line for a failed request: the WAMP error URI and its message, or what went
+/// wrong with the session.
+pub(crate) fn request_error(e: &Error) -> String {
+    match e {
+        Error::Wamp { uri, args, kwargs } => output::describe_wamp_error(uri, args, kwargs),
+        Error::Abort { reason, message } => {
+            let mut text = format!("the router aborted the session: {reason}");
+            if let Some(m) = message.as_deref().filter(|m| !m.is_empty()) {
+                text.push_str(&format!(" ({m})"));
+            }
+            text
+        }
+        Error::Closed => "the session closed before the answer came".to_owned(),
+        other => other.to_string(),
+    }
+}
+
+/// Waits for Ctrl-C; never returns if the handler cannot be installed.
+pub(crate) async fn ctrl_c() {
+    if tokio::signal::ctrl_c().await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
