@@ -1,0 +1,509 @@
+//! The `junction` client subcommands (`call`, `publish`, `subscribe`, `register`)
+//! and `serve`'s log format, run as the built binary against a router started by
+//! the test. Output is piped, so every result is one JSON object per line.
+
+mod common;
+
+use std::process::{Output, Stdio};
+use std::time::Duration;
+
+use common::{TestRouter, Via};
+use serde_json::{json, Value as Json};
+use tokio::io::{AsyncBufReadExt as _, BufReader};
+use tokio::process::{Child, Command};
+use wamp_client::{CallOptions, Dict, Payload, Session, Value};
+
+const BIN: &str = env!("CARGO_BIN_EXE_junction");
+
+/// A hang guard only: generous, never a measure of speed.
+async fn guard<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(30), f)
+        .await
+        .unwrap_or_else(|_| panic!("timed out: {what}"))
+}
+
+/// `junction ARGS` with a clean environment (no JUNCTION_* or RUST_LOG from outside).
+fn command(args: &[&str]) -> Command {
+    let mut c = Command::new(BIN);
+    c.args(args)
+        .env_remove("JUNCTION_URL")
+        .env_remove("JUNCTION_REALM")
+        .env_remove("JUNCTION_SERIALIZER")
+        .env_remove("JUNCTION_AUTHID")
+        .env_remove("JUNCTION_AUTHMETHOD")
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    c
+}
+
+async fn run(args: &[&str]) -> Output {
+    guard(&format!("junction {args:?}"), command(args).output())
+        .await
+        .expect("junction runs")
+}
+
+/// `junction SUB --url URL ARGS…` against the router.
+async fn client(router: &TestRouter, sub: &str, args: &[&str]) -> Output {
+    let url = router.ws_url();
+    let mut all = vec![sub, "--url", &url];
+    all.extend_from_slice(args);
+    run(&all).await
+}
+
+fn stdout_lines(out: &Output) -> Vec<Json> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l:?}: {e}")))
+        .collect()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn ok(out: &Output) -> Vec<Json> {
+    assert!(
+        out.status.success(),
+        "exit {:?}, stderr: {}",
+        out.status,
+        stderr(out)
+    );
+    stdout_lines(out)
+}
+
+/// A failure: non-zero exit, nothing on stdout, one line on stderr; returns it.
+fn failed(out: &Output) -> String {
+    assert!(
+        !out.status.success(),
+        "expected failure, stdout: {:?}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.is_empty(),
+        "stdout: {:?}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let err = stderr(out);
+    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err:?}");
+    assert!(err.starts_with("junction: error: "), "{err:?}");
+    err
+}
+
+/// Starts a long-running subcommand and waits for its "ready" line on stderr.
+async fn start_ready(router: &TestRouter, args: &[&str], ready: &str) -> Child {
+    let url = router.ws_url();
+    let mut all = vec!["--url", url.as_str()];
+    all.splice(0..0, args[..1].iter().copied());
+    all.extend_from_slice(&args[1..]);
+    let mut child = command(&all).spawn().expect("spawn");
+    let err = child.stderr.take().expect("stderr");
+    let mut lines = BufReader::new(err).lines();
+    let line = guard("ready line", lines.next_line())
+        .await
+        .expect("read stderr")
+        .unwrap_or_default();
+    assert!(line.contains(ready), "{line:?}");
+    // Keep draining stderr so the child never blocks on it.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    child
+}
+
+async fn echo_callee(router: &TestRouter) -> (Session, wamp_client::RegistrationHandle) {
+    let session = router.join().await;
+    let handle = session
+        .register_fn("test.echo", |args: Vec<Value>, kwargs: Dict| async move {
+            Ok((args, kwargs))
+        })
+        .await
+        .expect("register");
+    (session, handle)
+}
+
+#[tokio::test]
+async fn call_types_arguments_like_a_person() {
+    let router = TestRouter::start().await;
+    let (_callee, _reg) = echo_callee(&router).await;
+    let out = client(
+        &router,
+        "call",
+        &[
+            "test.echo",
+            "42",
+            "-7",
+            "2.5",
+            "true",
+            "false",
+            "null",
+            "hello",
+            r#"{"a":[1]}"#,
+            "[1,\"x\"]",
+            "\"17\"",
+            "--kwarg",
+            "n=3",
+            "-k",
+            "s=text",
+        ],
+    )
+    .await;
+    assert_eq!(
+        ok(&out),
+        vec![json!({
+            "args": [42, -7, 2.5, true, false, null, "hello", {"a": [1]}, [1, "x"], "17"],
+            "kwargs": {"n": 3, "s": "text"}
+        })]
+    );
+    let out = client(
+        &router,
+        "call",
+        &["test.echo", "-s", "42", "true", "-k", "n=3"],
+    )
+    .await;
+    assert_eq!(
+        ok(&out),
+        vec![json!({"args": ["42", "true"], "kwargs": {"n": "3"}})]
+    );
+    let out = client(&router, "call", &["test.echo", "-k", "novalue"]).await;
+    assert!(failed(&out).contains("KEY=VALUE"));
+}
+
+#[tokio::test]
+async fn call_errors_are_one_line_and_non_zero() {
+    let router = TestRouter::start().await;
+    let out = client(&router, "call", &["test.nobody"]).await;
+    let err = failed(&out);
+    assert!(err.contains("wamp.error.no_such_procedure"), "{err}");
+    assert!(err.contains("test.nobody"), "{err}");
+
+    // A callee's application error, with its message.
+    let session = router.join().await;
+    let _reg = session
+        .register_fn("test.fail", |_a: Vec<Value>, _k: Dict| async move {
+            Err((
+                "test.error.bad".to_owned(),
+                vec![Value::from("it went wrong")],
+                Dict::new(),
+            ))
+        })
+        .await
+        .expect("register");
+    let err = failed(&client(&router, "call", &["test.fail"]).await);
+    assert!(err.contains("test.error.bad: it went wrong"), "{err}");
+
+    // A realm the router does not have: ABORT.
+    let err = failed(&client(&router, "call", &["test.x", "--realm", "nosuch"]).await);
+    assert!(err.contains("wamp.error.no_such_realm"), "{err}");
+
+    // Nobody listening.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr").port()
+    };
+    let url = format!("ws://127.0.0.1:{port}/ws");
+    let err = failed(&run(&["call", "--url", &url, "test.x"]).await);
+    assert!(err.contains("connection refused"), "{err}");
+    assert!(err.contains(&url), "{err}");
+
+    // TLS is not there yet.
+    let err = failed(&run(&["call", "--url", "wss://127.0.0.1:1/ws", "test.x"]).await);
+    assert!(err.contains("TLS"), "{err}");
+}
+
+#[tokio::test]
+async fn call_timeout_is_reported() {
+    let router = TestRouter::start().await;
+    let session = router.join().await;
+    // A callee that never answers.
+    let _reg = session
+        .register_fn("test.never", |_a: Vec<Value>, _k: Dict| async move {
+            std::future::pending::<()>().await;
+            Ok((vec![], Dict::new()))
+        })
+        .await
+        .expect("register");
+    let err = failed(&client(&router, "call", &["test.never", "--timeout", "0.2"]).await);
+    assert!(err.contains("wamp.error.timeout"), "{err}");
+}
+
+#[tokio::test]
+async fn progressive_results_come_as_they_arrive() {
+    let router = TestRouter::start().await;
+    let session = router.join().await;
+    let mut reg = session.register("test.count").await.expect("register");
+    tokio::spawn(async move {
+        while let Some(inv) = reg.next().await {
+            for i in 0..2 {
+                let _ = inv.progress(vec![Value::from(i)], Dict::new()).await;
+            }
+            let _ = inv
+                .yield_result(vec![Value::from("done")], Dict::new())
+                .await;
+        }
+    });
+    let out = client(&router, "call", &["test.count", "--progress"]).await;
+    assert_eq!(
+        ok(&out),
+        vec![
+            json!({"args": [0], "kwargs": {}, "progress": true}),
+            json!({"args": [1], "kwargs": {}, "progress": true}),
+            json!({"args": ["done"], "kwargs": {}}),
+        ]
+    );
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn ctrl_c_cancels_the_call() {
+    let router = TestRouter::start().await;
+    let session = router.join().await;
+    let mut reg = session.register("test.slow").await.expect("register");
+    let url = router.ws_url();
+    let child = command(&["call", "--url", &url, "test.slow"])
+        .spawn()
+        .expect("spawn");
+    let inv = guard("invocation", reg.next()).await.expect("invocation");
+    let pid = child.id().expect("pid").to_string();
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    // The router interrupts the callee: the CLI sent CANCEL.
+    guard("interrupt", inv.interrupted()).await;
+    let out = guard("exit", child.wait_with_output()).await.expect("wait");
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    assert!(stderr(&out).contains("canceled"), "{}", stderr(&out));
+}
+
+#[tokio::test]
+async fn publish_and_subscribe() {
+    let router = TestRouter::start().await;
+    let sub = start_ready(
+        &router,
+        &["subscribe", "test.topic", "--count", "2"],
+        "subscribed",
+    )
+    .await;
+    ok(&client(
+        &router,
+        "publish",
+        &["test.topic", "1", "two", "-k", "k=[true]"],
+    )
+    .await);
+    let acked = ok(&client(&router, "publish", &["test.topic", "--acknowledge", "3"]).await);
+    assert_eq!(acked.len(), 1);
+    assert!(acked[0]["publication"].is_u64(), "{acked:?}");
+    let out = guard("subscriber exits", sub.wait_with_output())
+        .await
+        .expect("wait");
+    assert_eq!(
+        ok(&out),
+        vec![
+            json!({"args": [1, "two"], "kwargs": {"k": [true]}, "topic": "test.topic"}),
+            json!({"args": [3], "kwargs": {}, "topic": "test.topic"}),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn subscribe_with_a_pattern() {
+    let router = TestRouter::start().await;
+    let sub = start_ready(
+        &router,
+        &["subscribe", "test.p", "--match", "prefix", "-n", "1"],
+        "subscribed",
+    )
+    .await;
+    ok(&client(&router, "publish", &["test.p.deeper", "x"]).await);
+    let out = guard("subscriber exits", sub.wait_with_output())
+        .await
+        .expect("wait");
+    assert_eq!(
+        ok(&out),
+        vec![json!({"args": ["x"], "kwargs": {}, "topic": "test.p.deeper"})]
+    );
+}
+
+#[tokio::test]
+async fn register_runs_a_command() {
+    let router = TestRouter::start().await;
+    // stdout JSON is the result.
+    let mut reg = start_ready(
+        &router,
+        &[
+            "register",
+            "test.cmd",
+            "-n",
+            "1",
+            "--",
+            "sh",
+            "-c",
+            "echo '[1,2]'",
+        ],
+        "registered",
+    )
+    .await;
+    let out = client(&router, "call", &["test.cmd"]).await;
+    assert_eq!(ok(&out), vec![json!({"args": [[1, 2]], "kwargs": {}})]);
+    assert!(guard("register exits", reg.wait())
+        .await
+        .expect("wait")
+        .success());
+
+    // Arguments in argv (strings as they are, others as JSON) and on stdin.
+    let mut reg = start_ready(
+        &router,
+        &[
+            "register",
+            "test.args",
+            "-n",
+            "2",
+            "--",
+            "sh",
+            "-c",
+            r#"if [ "$#" -gt 0 ]; then printf '%s|' "$@"; else cat; fi"#,
+            "sh",
+        ],
+        "registered",
+    )
+    .await;
+    let out = client(&router, "call", &["test.args", "a b", "5", "[1]"]).await;
+    assert_eq!(
+        ok(&out),
+        vec![json!({"args": ["a b|5|[1]|"], "kwargs": {}})]
+    );
+    let out = client(&router, "call", &["test.args", "-k", "x=1"]).await;
+    assert_eq!(
+        ok(&out),
+        vec![json!({"args": [{"args": [], "kwargs": {"x": 1}}], "kwargs": {}})]
+    );
+    assert!(guard("register exits", reg.wait())
+        .await
+        .expect("wait")
+        .success());
+
+    // A failing command: junction.error.command_failed with its stderr.
+    let mut reg = start_ready(
+        &router,
+        &[
+            "register",
+            "test.bad",
+            "-n",
+            "1",
+            "--",
+            "sh",
+            "-c",
+            "echo broken >&2; exit 3",
+        ],
+        "registered",
+    )
+    .await;
+    let err = failed(&client(&router, "call", &["test.bad"]).await);
+    assert!(
+        err.contains("junction.error.command_failed: broken"),
+        "{err}"
+    );
+    assert!(err.contains("\"exit_code\":3"), "{err}");
+    assert!(guard("register exits", reg.wait())
+        .await
+        .expect("wait")
+        .success());
+}
+
+#[tokio::test]
+async fn register_answers_a_library_caller() {
+    let router = TestRouter::start().await;
+    let mut reg = start_ready(
+        &router,
+        &[
+            "register",
+            "test.lib",
+            "-n",
+            "1",
+            "--",
+            "echo",
+            "plain text",
+        ],
+        "registered",
+    )
+    .await;
+    let session = router.join().await;
+    let result = session
+        .call_with("test.lib", Payload::empty(), CallOptions::new())
+        .await
+        .expect("call");
+    assert_eq!(result.args, vec![Value::from("plain text")]);
+    assert!(guard("register exits", reg.wait())
+        .await
+        .expect("wait")
+        .success());
+}
+
+#[tokio::test]
+async fn environment_sets_the_profile() {
+    let router = TestRouter::start().await;
+    let (_callee, _reg) = echo_callee(&router).await;
+    for (via, serializer) in [
+        (Via::RawSocket, "msgpack"),
+        (Via::Unix, "cbor"),
+        (Via::WebSocket, "json"),
+    ] {
+        let out = guard(
+            "call",
+            command(&["call", "test.echo", "1"])
+                .env("JUNCTION_URL", router.url(via))
+                .env("JUNCTION_REALM", "realm1")
+                .env("JUNCTION_SERIALIZER", serializer)
+                .output(),
+        )
+        .await
+        .expect("runs");
+        assert_eq!(
+            ok(&out),
+            vec![json!({"args": [1], "kwargs": {}})],
+            "{via:?}"
+        );
+    }
+    // The environment's realm is used (and a flag overrides it).
+    let out = guard(
+        "call",
+        command(&["call", "test.echo"])
+            .env("JUNCTION_URL", router.ws_url())
+            .env("JUNCTION_REALM", "nosuch")
+            .output(),
+    )
+    .await
+    .expect("runs");
+    assert!(failed(&out).contains("no_such_realm"));
+}
+
+#[tokio::test]
+async fn serve_logs_json_to_stderr() {
+    let mut child = command(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--log-format",
+        "json",
+        "--log-level",
+        "debug",
+    ])
+    .spawn()
+    .expect("spawn");
+    let mut out = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let mut err = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let first = guard("banner", out.next_line())
+        .await
+        .expect("read")
+        .unwrap_or_default();
+    assert!(first.starts_with("Junction "), "{first:?}");
+    let log = guard("log line", err.next_line())
+        .await
+        .expect("read")
+        .unwrap_or_default();
+    let parsed: Json = serde_json::from_str(&log).unwrap_or_else(|e| panic!("{log:?}: {e}"));
+    assert!(parsed["level"].is_string(), "{parsed}");
+    child.kill().await.expect("kill");
+}
