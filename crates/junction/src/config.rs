@@ -125,6 +125,12 @@ pub struct Realm {
     /// Event histories to keep in memory.
     #[serde(default)]
     pub history: Vec<History>,
+    /// Roles and their permissions; with none, everyone may do everything.
+    #[serde(default, rename = "role")]
+    pub roles: Vec<crate::auth_config::RoleConfig>,
+    /// Authentication methods and users; without it, anonymous only.
+    #[serde(default)]
+    pub auth: Option<crate::auth_config::AuthConfig>,
 }
 
 /// An event history: the last `limit` events on topics matching `topic`.
@@ -267,6 +273,8 @@ impl Realm {
             disclose_publisher: false,
             max_retained_topics: default_max_retained_topics(),
             history: Vec::new(),
+            roles: Vec::new(),
+            auth: None,
         }
     }
 }
@@ -336,6 +344,9 @@ impl Config {
             path: PathBuf::new(),
             message: e.to_string(),
         })?;
+        for realm in &config.realms {
+            crate::auth_config::validate(realm, Some(text))?;
+        }
         config.validate()?;
         Ok(config)
     }
@@ -365,6 +376,9 @@ impl Config {
                     )));
                 }
             }
+        }
+        for realm in &self.realms {
+            crate::auth_config::validate(realm, None)?;
         }
         let mut names: Vec<&str> = self.realms.iter().map(|r| r.name.as_str()).collect();
         names.sort_unstable();
@@ -422,6 +436,7 @@ impl Config {
                             limit: h.limit,
                         })
                         .collect(),
+                    auth: crate::auth_config::realm_auth(r),
                 })
                 .collect(),
             outbox: OutboxLimits {

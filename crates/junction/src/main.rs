@@ -32,6 +32,9 @@ enum Command {
     /// Load generator for any WAMP router: rpc, pubsub, latency, connections
     /// (see docs/bench.md).
     Bench(junction::bench::BenchArgs),
+    /// Print the stored form of a secret: a ticket's `ticket_hash`, or with --salt
+    /// the salted WAMP-CRA `derived_key` (see docs/configuration.md).
+    HashSecret(junction::auth_config::HashSecretArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -85,6 +88,7 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Bench(args) => junction::bench::main(args),
+        Command::HashSecret(args) => junction::auth_config::hash_secret(args),
     }
 }
 

@@ -57,6 +57,7 @@
 //! no authentication yet; other options can still be passed through the `*_with`
 //! methods.
 
+pub mod auth;
 mod call;
 mod endpoint;
 mod error;
@@ -77,8 +78,8 @@ pub use rpc::{
     MatchPolicy, RegisterOptions, Registration, RegistrationHandle,
 };
 pub use session::{
-    ConnectOptions, Session, CALLEE_FEATURES, CALLER_FEATURES, LEAVE_TIMEOUT, PUBLISHER_FEATURES,
-    SUBSCRIBER_FEATURES,
+    ConnectOptions, Secret, Session, CALLEE_FEATURES, CALLER_FEATURES, LEAVE_TIMEOUT,
+    PUBLISHER_FEATURES, SUBSCRIBER_FEATURES,
 };
 
 pub use wamp_proto;

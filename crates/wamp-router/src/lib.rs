@@ -12,6 +12,7 @@
 //!                      transport ◀──batch── Outbox (of each receiving session)
 //! ```
 
+pub mod auth;
 pub mod broker;
 pub mod connection;
 pub mod dealer;
