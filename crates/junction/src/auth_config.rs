@@ -465,3 +465,103 @@ fn toml_string(s: &str) -> String {
     out.push('"');
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+
+    fn realm(body: &str) -> String {
+        format!("[[realm]]\nname = \"r\"\n{body}")
+    }
+
+    fn error(body: &str) -> String {
+        Config::from_toml(&realm(body))
+            .expect_err("a mistake")
+            .to_string()
+    }
+
+    #[test]
+    fn roles_and_users_parse() {
+        let hash = wamp_router::auth::hash_ticket("t", 1);
+        let c = Config::from_toml(&realm(&format!(
+            r#"
+[[realm.role]]
+name = "user"
+[[realm.role.permission]]
+uri = "com."
+match = "prefix"
+call = true
+disclose_caller = true
+[realm.auth.anonymous]
+enabled = false
+[[realm.auth.ticket]]
+authid = "joe"
+role = "user"
+ticket_hash = "{hash}"
+[[realm.auth.wampcra]]
+authid = "peter"
+role = "user"
+secret = "s3cret"
+"#
+        )))
+        .expect("parses");
+        let auth = &c.router_config().realms[0].auth;
+        assert_eq!(auth.anonymous, None);
+        assert!(auth.offers("ticket") && auth.offers("wampcra") && !auth.offers("anonymous"));
+        let role = auth.role("user").expect("authorization on");
+        assert!(role.allows(wamp_router::auth::Action::Call, "com.x"));
+        assert!(!role.allows(wamp_router::auth::Action::Publish, "com.x"));
+        // An undeclared role may do nothing.
+        let other = auth.role("other").expect("authorization on");
+        assert!(!other.allows(wamp_router::auth::Action::Call, "com.x"));
+        // Secrets stay out of Debug output.
+        assert!(!format!("{c:?}").contains("s3cret"));
+        assert!(!format!("{auth:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn default_is_anonymous_allowed_everything() {
+        let c = Config::from_toml("").expect("parses");
+        let auth = &c.router_config().realms[0].auth;
+        assert_eq!(auth.anonymous.as_deref(), Some("anonymous"));
+        assert!(auth.role("anonymous").is_none(), "no authorization");
+    }
+
+    #[test]
+    fn mistakes_name_line_and_key() {
+        let e = error(
+            "[[realm.auth.ticket]]\nauthid = \"joe\"\nrole = \"r\"\nticket_hash = \"plain\"\n",
+        );
+        assert!(e.contains("line 6") && e.contains("ticket_hash"), "{e}");
+        let e = error("[[realm.role]]\nname = \"a\"\n[[realm.auth.wampcra]]\nauthid = \"p\"\nrole = \"b\"\nsecret = \"x\"\n");
+        assert!(e.contains("line 7") && e.contains("role 'b'"), "{e}");
+        let e = error(
+            "[[realm.auth.wampcra]]\nauthid = \"p\"\nrole = \"b\"\nsecret = \"x\"\nsalt = \"s\"\n",
+        );
+        assert!(e.contains("line 4") && e.contains("derived_key"), "{e}");
+        let e = error("[[realm.role]]\nname = \"a\"\n[[realm.role.permission]]\nuri = \"a..b\"\nmatch = \"prefix\"\n");
+        assert!(e.contains("line 6") && e.contains("a..b"), "{e}");
+        let e = error("[[realm.role]]\nname = \"a\"\n[[realm.role.permission]]\nuri = \"a\"\nexecute = true\n");
+        assert!(e.contains("line 7") && e.contains("execute"), "{e}");
+        let e = error("[realm.auth]\nkerberos = true\n");
+        assert!(e.contains("kerberos"), "{e}");
+        let e = error("[[realm.role]]\nname = \"a\"\n[[realm.role]]\nname = \"a\"\n");
+        assert!(e.contains("line 6") && e.contains("twice"), "{e}");
+    }
+
+    #[test]
+    fn hash_secret_forms() {
+        let t = super::stored_form("x", None, Some(10), 32).expect("ticket");
+        let hash = t
+            .strip_prefix("ticket_hash = \"")
+            .and_then(|s| s.strip_suffix('"'))
+            .expect("form");
+        assert!(wamp_router::auth::verify_ticket("x", hash));
+        let c = super::stored_form("secret123", Some("salt123"), Some(1000), 32).expect("cra");
+        assert!(
+            c.contains("derived_key = \"Eu7CQLfR+/Ffb+275A4s9/6H/RGKYxM4s6IMrsNKzC8=\""),
+            "{c}"
+        );
+        assert!(super::stored_form("x", Some("s"), Some(1), 0).is_err());
+    }
+}

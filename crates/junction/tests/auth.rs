@@ -40,6 +40,10 @@ match = "exact"
 uri = "com.example.news"
 subscribe = true
 [[realm.role.permission]]
+uri = "com.example.chat"
+publish = true
+disclose_publisher = true
+[[realm.role.permission]]
 uri = "wamp.session."
 match = "prefix"
 call = true
@@ -419,4 +423,25 @@ async fn roles_allow_and_deny_actions() {
         .expect("publish");
     let event = within("event", backend_sub.next()).await.expect("event");
     assert_eq!(event.args, vec![Value::from("real")]);
+    assert_eq!(
+        event.publisher_authid(),
+        None,
+        "backend's permission does not disclose"
+    );
+    // frontend's permission on com.example.chat discloses the publisher.
+    let mut chat = backend
+        .subscribe("com.example.chat")
+        .await
+        .expect("subscribe");
+    frontend
+        .publish_with(
+            "com.example.chat",
+            Payload::from_args(vec![Value::from("hi")]),
+            PublishOptions::new().acknowledge(true),
+        )
+        .await
+        .expect("frontend publishes");
+    let event = within("chat event", chat.next()).await.expect("event");
+    assert_eq!(event.publisher_authid(), Some("peter"));
+    assert_eq!(event.publisher(), Some(frontend.id()));
 }

@@ -119,6 +119,8 @@ impl Role {
                 && p.register
                 && p.publish
                 && p.subscribe
+                && !p.disclose_caller
+                && !p.disclose_publisher
         }) && permissions.len() == 1;
         for p in permissions {
             match p.policy {

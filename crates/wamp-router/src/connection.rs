@@ -80,6 +80,21 @@ enum Method {
 /// ABORT reason when no offered method is accepted (the spec's URI).
 pub const NO_MATCHING_AUTH_METHOD: &str = "wamp.error.no_matching_auth_method";
 
+/// Whether the session's role permission for `uri` discloses the caller
+/// (`caller`) or publisher.
+fn discloses(role: &Option<Arc<Role>>, uri: &str, caller: bool) -> bool {
+    match role {
+        Some(r) if !r.is_allow_all() => r.permission(uri).is_some_and(|p| {
+            if caller {
+                p.disclose_caller
+            } else {
+                p.disclose_publisher
+            }
+        }),
+        _ => false,
+    }
+}
+
 /// Whether the session's role allows `action` on `uri`.
 fn allowed(role: &Option<Arc<Role>>, action: Action, uri: &str) -> bool {
     role.as_ref().is_none_or(|r| r.allows(action, uri))
@@ -352,10 +367,15 @@ impl Connection {
         } = *pending;
         let auth = &realm.config.auth;
         let verdict = match &method {
-            Method::Ticket => auth.ticket.get(&authid).and_then(|user| {
-                crate::auth::verify_ticket(signature, &user.ticket_hash)
-                    .then(|| (user.role.clone(), "ticket"))
-            }),
+            Method::Ticket => {
+                // An unknown authid costs the same hashing as a known one, so the
+                // time taken does not tell which authids exist.
+                let user = auth.ticket.get(&authid);
+                let stored = user.or_else(|| auth.ticket.values().next());
+                let ok =
+                    stored.is_some_and(|u| crate::auth::verify_ticket(signature, &u.ticket_hash));
+                user.filter(|_| ok).map(|u| (u.role.clone(), "ticket"))
+            }
             Method::Cra(challenge) => auth.wampcra.get(&authid).and_then(|user| {
                 crate::auth::cra_verify(&user.key, challenge, signature)
                     .then(|| (user.role.clone(), "wampcra"))
@@ -546,6 +566,10 @@ impl Connection {
                         );
                     }
                     return Flow::Continue;
+                }
+                let mut options = options;
+                if discloses(&j.role, &topic, false) {
+                    options.disclose_me = true;
                 }
                 let publication = random_id();
                 if acknowledge {
@@ -738,7 +762,7 @@ impl Connection {
             } => {
                 // Plain calls carry no options: nothing to look at.
                 let raw_options = options;
-                let options = if raw_options.is_empty() {
+                let mut options = if raw_options.is_empty() {
                     CallOptions::default()
                 } else {
                     CallOptions::parse(&raw_options)
@@ -765,6 +789,9 @@ impl Connection {
                         &format!("not authorized to call '{procedure}'"),
                     );
                     return Flow::Continue;
+                }
+                if discloses(&j.role, &procedure, true) {
+                    options.disclose_me = true;
                 }
                 if options.ppt && !j.handle.features.caller_passthru {
                     return self.protocol_violation(
