@@ -279,6 +279,40 @@ impl RealmAuth {
     }
 }
 
+impl RealmAuth {
+    /// The WAMP-CRA role and salt to put in the CHALLENGE for `authid`. An unknown
+    /// authid gets a stand-in, like a configured user's (a role of theirs, and a
+    /// salt stable per authid when salted users exist), so the CHALLENGE does not
+    /// tell which authids exist.
+    pub(crate) fn cra_challenge_params(&self, authid: &str) -> (String, Option<CraSalt>) {
+        if let Some(user) = self.wampcra.get(authid) {
+            return (user.role.clone(), user.salt.clone());
+        }
+        let role = self
+            .wampcra
+            .values()
+            .map(|u| u.role.as_str())
+            .min()
+            .unwrap_or_default()
+            .to_owned();
+        let salt = self.wampcra.values().find_map(|u| u.salt.clone()).map(|s| {
+            static KEY: std::sync::OnceLock<[u8; 32]> = std::sync::OnceLock::new();
+            let key = KEY.get_or_init(rand::random);
+            let mut mac = HmacSha256::new_from_slice(key).expect("HMAC takes any key length");
+            mac.update(authid.as_bytes());
+            let fake = B64.encode(mac.finalize().into_bytes());
+            CraSalt {
+                salt: fake
+                    .chars()
+                    .take(s.salt.chars().count().clamp(8, 40))
+                    .collect(),
+                ..s
+            }
+        });
+        (role, salt)
+    }
+}
+
 /// Default PBKDF2 iterations for stored tickets.
 pub const DEFAULT_TICKET_ITERATIONS: u32 = 100_000;
 
@@ -449,6 +483,36 @@ mod tests {
         assert!(!verify_ticket("s3cret ", &stored));
         assert!(!verify_ticket("s3cret", "garbage"));
         assert!(check_ticket_hash("$pbkdf2-sha256$i=0$AA==$AA==").is_err());
+    }
+
+    #[test]
+    fn unknown_cra_authids_look_like_known_ones() {
+        let mut auth = RealmAuth::default();
+        let salt = CraSalt {
+            salt: "salt123salt".into(),
+            iterations: 1000,
+            keylen: 32,
+        };
+        auth.wampcra.insert(
+            "paul".into(),
+            CraUser {
+                role: "user".into(),
+                key: "k".into(),
+                salt: Some(salt.clone()),
+            },
+        );
+        assert_eq!(
+            auth.cra_challenge_params("paul"),
+            ("user".into(), Some(salt))
+        );
+        let (role, fake) = auth.cra_challenge_params("nobody");
+        let fake = fake.expect("salted");
+        assert_eq!(role, "user");
+        assert_eq!(
+            (fake.iterations, fake.keylen, fake.salt.len()),
+            (1000, 32, 11)
+        );
+        assert_eq!(auth.cra_challenge_params("nobody").1, Some(fake), "stable");
     }
 
     #[test]

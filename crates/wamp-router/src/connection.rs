@@ -319,11 +319,10 @@ impl Connection {
                 let authid = authid.unwrap_or_default().to_owned();
                 // An unknown authid gets a challenge too (and fails later), so the
                 // reply does not tell which authids exist.
-                let user = auth.wampcra.get(&authid);
-                let role = user.map_or("", |u| u.role.as_str());
-                let challenge = crate::auth::cra_challenge(&authid, role, session);
+                let (role, salt) = auth.cra_challenge_params(&authid);
+                let challenge = crate::auth::cra_challenge(&authid, &role, session);
                 let mut extra = dict! { "challenge" => challenge.as_str() };
-                if let Some(salt) = user.and_then(|u| u.salt.as_ref()) {
+                if let Some(salt) = &salt {
                     extra.insert("salt".into(), Value::from(salt.salt.as_str()));
                     extra.insert("iterations".into(), Value::from(u64::from(salt.iterations)));
                     extra.insert("keylen".into(), Value::from(u64::from(salt.keylen)));
