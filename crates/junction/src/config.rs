@@ -34,6 +34,7 @@
 //! slow_consumer = "disconnect"  # or "drop": what a full outbox does to EVENTs
 //! calls_per_caller = 10000      # calls one session may have waiting
 //! calls_per_callee = 10000      # invocations one callee may have unanswered
+//! auth_timeout_ms = 10000       # time to answer a CHALLENGE
 //!
 //! [runtime]
 //! worker_threads = 1          # default: half the cores; 0: a single-threaded runtime
@@ -201,6 +202,8 @@ pub struct Limits {
     pub calls_per_caller: usize,
     /// Most invocations one callee may have unanswered.
     pub calls_per_callee: usize,
+    /// Milliseconds a client has to answer a CHALLENGE.
+    pub auth_timeout_ms: u64,
 }
 
 /// The slow-consumer policy.
@@ -224,6 +227,7 @@ impl Default for Limits {
             slow_consumer: SlowConsumer::Disconnect,
             calls_per_caller: calls.per_caller,
             calls_per_callee: calls.per_callee,
+            auth_timeout_ms: wamp_router::DEFAULT_AUTH_TIMEOUT.as_millis() as u64,
         }
     }
 }
@@ -395,9 +399,10 @@ impl Config {
             || l.outbox_max_bytes < l.max_message_size
             || l.calls_per_caller == 0
             || l.calls_per_callee == 0
+            || l.auth_timeout_ms == 0
         {
             return Err(ConfigError::Invalid(
-                "limits: outbox_max_messages, calls_per_caller and calls_per_callee must be at least 1, and outbox_max_bytes at least max_message_size".into(),
+                "limits: outbox_max_messages, calls_per_caller, calls_per_callee and auth_timeout_ms must be at least 1, and outbox_max_bytes at least max_message_size".into(),
             ));
         }
         for l in &self.listeners {
@@ -451,6 +456,7 @@ impl Config {
                 per_caller: self.limits.calls_per_caller,
                 per_callee: self.limits.calls_per_callee,
             },
+            auth_timeout: std::time::Duration::from_millis(self.limits.auth_timeout_ms),
         }
     }
 }

@@ -445,3 +445,56 @@ async fn roles_allow_and_deny_actions() {
     assert_eq!(event.publisher_authid(), Some("peter"));
     assert_eq!(event.publisher(), Some(frontend.id()));
 }
+
+#[tokio::test]
+async fn unanswered_challenge_times_out() {
+    let parsed = junction::Config::from_toml(&config_toml()).expect("config parses");
+    let router = TestRouter::start_with(move |c| {
+        c.realms = parsed.realms;
+        c.limits.auth_timeout_ms = 200;
+    })
+    .await;
+    let mut peer = test_support::raw_ws(&router.ws_url(), &["wamp.2.json"])
+        .await
+        .expect("connect");
+    let details = dict! {
+        "roles" => dict! {"caller" => Dict::new()},
+        "authmethods" => vec![Value::from("wampcra")],
+        "authid" => "peter",
+    };
+    peer.send(Message::Hello {
+        realm: "realm1".into(),
+        details,
+    })
+    .await
+    .expect("hello");
+    match peer.recv().await {
+        Some(Message::Challenge { method, extra }) => {
+            assert_eq!(method, "wampcra");
+            let challenge = extra
+                .get("challenge")
+                .and_then(Value::as_str)
+                .expect("challenge");
+            assert!(
+                challenge.contains(r#""authrole": "frontend""#),
+                "{challenge}"
+            );
+            assert!(!extra.contains_key("salt"), "peter is not salted");
+        }
+        other => panic!("expected CHALLENGE, got {other:?}"),
+    }
+    match peer.recv().await {
+        Some(Message::Abort {
+            reason, details, ..
+        }) => {
+            assert_eq!(reason, "wamp.error.not_authorized");
+            assert_eq!(
+                details.get("message").and_then(Value::as_str),
+                Some("authentication timed out")
+            );
+        }
+        other => panic!("expected ABORT, got {other:?}"),
+    }
+    assert!(peer.closed_within(std::time::Duration::from_secs(2)).await);
+    assert_eq!(router.stats().sessions, 0);
+}

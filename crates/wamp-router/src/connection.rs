@@ -69,6 +69,8 @@ struct Pending {
     authid: String,
     method: Method,
     peer_roles: Dict,
+    /// When the AUTHENTICATE must have arrived.
+    deadline: Instant,
 }
 
 enum Method {
@@ -312,6 +314,7 @@ impl Connection {
                     authid,
                     method: Method::Ticket,
                     peer_roles,
+                    deadline: Instant::now() + self.router.auth_timeout,
                 }));
                 Flow::Continue
             }
@@ -337,6 +340,7 @@ impl Connection {
                     authid,
                     method: Method::Cra(challenge),
                     peer_roles,
+                    deadline: Instant::now() + self.router.auth_timeout,
                 }));
                 Flow::Continue
             }
@@ -351,6 +355,30 @@ impl Connection {
         }
     }
 
+    /// When the pending authentication times out (a CHALLENGE was sent and no
+    /// AUTHENTICATE came yet); `None` otherwise.
+    pub fn auth_deadline(&self) -> Option<Instant> {
+        match &self.state {
+            State::Authenticating(p) => Some(p.deadline),
+            _ => None,
+        }
+    }
+
+    /// The transport's timer for [`auth_deadline`](Self::auth_deadline) ran out:
+    /// ABORT (`wamp.error.not_authorized`, "authentication timed out") if the
+    /// authentication is still pending.
+    pub fn auth_timed_out(&mut self) -> Flow {
+        if !matches!(&self.state, State::Authenticating(p) if p.deadline <= Instant::now()) {
+            return Flow::Continue;
+        }
+        self.link.send_last(&Message::abort(
+            uri_err::NOT_AUTHORIZED,
+            "authentication timed out",
+        ));
+        self.state = State::Closed;
+        Flow::Close
+    }
+
     /// AUTHENTICATE: check the answer to the CHALLENGE; WELCOME or ABORT.
     fn authenticate(&mut self, signature: &str) -> Flow {
         let State::Authenticating(pending) = std::mem::replace(&mut self.state, State::Closed)
@@ -363,6 +391,7 @@ impl Connection {
             authid,
             method,
             peer_roles,
+            ..
         } = *pending;
         let auth = &realm.config.auth;
         let verdict = match &method {
