@@ -230,6 +230,15 @@ pub fn validate(realm: &Realm, text: Option<&str>) -> Result<(), ConfigError> {
         }
     }
     let Some(auth) = &realm.auth else {
+        // Anonymous sessions get role `anonymous`, which must then be declared.
+        if let Some(first) = realm.roles.first() {
+            if !names.iter().any(|n| n.as_str() == "anonymous") {
+                return fail(
+                    first.name.span(),
+                    "roles are declared, so the default anonymous role 'anonymous' must be too (or configure [realm.auth.anonymous])".into(),
+                );
+            }
+        }
         return Ok(());
     };
     let role_known = |role: &Spanned<String>| -> Result<(), ConfigError> {
@@ -543,6 +552,8 @@ secret = "s3cret"
         assert!(e.contains("line 6") && e.contains("a..b"), "{e}");
         let e = error("[[realm.role]]\nname = \"a\"\n[[realm.role.permission]]\nuri = \"a\"\nexecute = true\n");
         assert!(e.contains("line 7") && e.contains("execute"), "{e}");
+        let e = error("[[realm.role]]\nname = \"a\"\n");
+        assert!(e.contains("line 4") && e.contains("'anonymous'"), "{e}");
         let e = error("[realm.auth]\nkerberos = true\n");
         assert!(e.contains("kerberos"), "{e}");
         let e = error("[[realm.role]]\nname = \"a\"\n[[realm.role]]\nname = \"a\"\n");
