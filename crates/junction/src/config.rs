@@ -338,6 +338,9 @@ impl Config {
                 path: path.to_owned(),
                 message,
             },
+            ConfigError::Invalid(message) => {
+                ConfigError::Invalid(format!("{}: {message}", path.display()))
+            }
             other => other,
         })
     }
