@@ -34,6 +34,7 @@
 //! slow_consumer = "disconnect"  # or "drop": what a full outbox does to EVENTs
 //! calls_per_caller = 10000      # calls one session may have waiting
 //! calls_per_callee = 10000      # invocations one callee may have unanswered
+//! auth_timeout_ms = 10000       # time to answer a CHALLENGE
 //!
 //! [runtime]
 //! worker_threads = 1          # default: half the cores; 0: a single-threaded runtime
@@ -125,6 +126,12 @@ pub struct Realm {
     /// Event histories to keep in memory.
     #[serde(default)]
     pub history: Vec<History>,
+    /// Roles and their permissions; with none, everyone may do everything.
+    #[serde(default, rename = "role")]
+    pub roles: Vec<crate::auth_config::RoleConfig>,
+    /// Authentication methods and users; without it, anonymous only.
+    #[serde(default)]
+    pub auth: Option<crate::auth_config::AuthConfig>,
 }
 
 /// An event history: the last `limit` events on topics matching `topic`.
@@ -195,6 +202,8 @@ pub struct Limits {
     pub calls_per_caller: usize,
     /// Most invocations one callee may have unanswered.
     pub calls_per_callee: usize,
+    /// Milliseconds a client has to answer a CHALLENGE.
+    pub auth_timeout_ms: u64,
 }
 
 /// The slow-consumer policy.
@@ -218,6 +227,7 @@ impl Default for Limits {
             slow_consumer: SlowConsumer::Disconnect,
             calls_per_caller: calls.per_caller,
             calls_per_callee: calls.per_callee,
+            auth_timeout_ms: wamp_router::DEFAULT_AUTH_TIMEOUT.as_millis() as u64,
         }
     }
 }
@@ -267,6 +277,8 @@ impl Realm {
             disclose_publisher: false,
             max_retained_topics: default_max_retained_topics(),
             history: Vec::new(),
+            roles: Vec::new(),
+            auth: None,
         }
     }
 }
@@ -326,6 +338,9 @@ impl Config {
                 path: path.to_owned(),
                 message,
             },
+            ConfigError::Invalid(message) => {
+                ConfigError::Invalid(format!("{}: {message}", path.display()))
+            }
             other => other,
         })
     }
@@ -336,6 +351,9 @@ impl Config {
             path: PathBuf::new(),
             message: e.to_string(),
         })?;
+        for realm in &config.realms {
+            crate::auth_config::validate(realm, Some(text))?;
+        }
         config.validate()?;
         Ok(config)
     }
@@ -366,6 +384,9 @@ impl Config {
                 }
             }
         }
+        for realm in &self.realms {
+            crate::auth_config::validate(realm, None)?;
+        }
         let mut names: Vec<&str> = self.realms.iter().map(|r| r.name.as_str()).collect();
         names.sort_unstable();
         if names.windows(2).any(|w| w[0] == w[1]) {
@@ -381,9 +402,10 @@ impl Config {
             || l.outbox_max_bytes < l.max_message_size
             || l.calls_per_caller == 0
             || l.calls_per_callee == 0
+            || l.auth_timeout_ms == 0
         {
             return Err(ConfigError::Invalid(
-                "limits: outbox_max_messages, calls_per_caller and calls_per_callee must be at least 1, and outbox_max_bytes at least max_message_size".into(),
+                "limits: outbox_max_messages, calls_per_caller, calls_per_callee and auth_timeout_ms must be at least 1, and outbox_max_bytes at least max_message_size".into(),
             ));
         }
         for l in &self.listeners {
@@ -422,6 +444,7 @@ impl Config {
                             limit: h.limit,
                         })
                         .collect(),
+                    auth: crate::auth_config::realm_auth(r),
                 })
                 .collect(),
             outbox: OutboxLimits {
@@ -436,6 +459,7 @@ impl Config {
                 per_caller: self.limits.calls_per_caller,
                 per_callee: self.limits.calls_per_callee,
             },
+            auth_timeout: std::time::Duration::from_millis(self.limits.auth_timeout_ms),
         }
     }
 }

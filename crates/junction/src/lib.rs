@@ -1,6 +1,7 @@
 //! Junction, the WAMP router: configuration, transports and the server that binds
 //! them to the routing core in `wamp-router`.
 
+pub mod auth_config;
 pub mod bench;
 pub mod cli;
 pub mod config;

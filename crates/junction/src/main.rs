@@ -40,6 +40,9 @@ enum Command {
     Subscribe(junction::cli::SubscribeArgs),
     /// Register a procedure answered by running a command per invocation.
     Register(junction::cli::RegisterArgs),
+    /// Print the stored form of a secret: a ticket's `ticket_hash`, or with --salt
+    /// the salted WAMP-CRA `derived_key` (see docs/configuration.md).
+    HashSecret(junction::auth_config::HashSecretArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -97,6 +100,7 @@ fn main() -> anyhow::Result<()> {
         Command::Publish(args) => std::process::exit(junction::cli::publish(args)),
         Command::Subscribe(args) => std::process::exit(junction::cli::subscribe(args)),
         Command::Register(args) => std::process::exit(junction::cli::register(args)),
+        Command::HashSecret(args) => junction::auth_config::hash_secret(args),
     }
 }
 

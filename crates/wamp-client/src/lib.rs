@@ -53,10 +53,28 @@
 //! ([`Session::add_testament`]) are typed wrappers of the router's procedures.
 //!
 //! HELLO announces exactly the features implemented ([`CALLER_FEATURES`],
-//! [`CALLEE_FEATURES`], [`PUBLISHER_FEATURES`], [`SUBSCRIBER_FEATURES`]). There is
-//! no authentication yet; other options can still be passed through the `*_with`
-//! methods.
+//! [`CALLEE_FEATURES`], [`PUBLISHER_FEATURES`], [`SUBSCRIBER_FEATURES`]). Other
+//! options can still be passed through the `*_with` methods.
+//!
+//! # Authentication
+//!
+//! Anonymous by default; `ticket` and `wampcra` (plain, or salted with the PBKDF2
+//! parameters the router's CHALLENGE carries) through
+//! [`ConnectOptions::with_ticket`] and [`ConnectOptions::with_wampcra`]. A failed
+//! authentication is [`Error::Abort`] with the router's reason. Secrets are kept in
+//! [`Secret`], whose `Debug` form hides them.
+//!
+//! ```no_run
+//! use wamp_client::{ConnectOptions, Session};
+//!
+//! # async fn demo() -> Result<(), wamp_client::Error> {
+//! let options = ConnectOptions::default().with_wampcra("peter", "secret123");
+//! let session = Session::connect_with("ws://127.0.0.1:8080/ws", "realm1", options).await?;
+//! # Ok(())
+//! # }
+//! ```
 
+pub mod auth;
 mod call;
 mod endpoint;
 mod error;
@@ -77,8 +95,8 @@ pub use rpc::{
     MatchPolicy, RegisterOptions, Registration, RegistrationHandle,
 };
 pub use session::{
-    ConnectOptions, Session, CALLEE_FEATURES, CALLER_FEATURES, LEAVE_TIMEOUT, PUBLISHER_FEATURES,
-    SUBSCRIBER_FEATURES,
+    ConnectOptions, Secret, Session, CALLEE_FEATURES, CALLER_FEATURES, LEAVE_TIMEOUT,
+    PUBLISHER_FEATURES, SUBSCRIBER_FEATURES,
 };
 
 pub use wamp_proto;

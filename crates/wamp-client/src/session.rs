@@ -93,6 +93,34 @@ pub struct ConnectOptions {
     /// Extra `HELLO.Details` entries, overriding the defaults (e.g. a different
     /// `roles` dict, `authrole`, `authextra`). Default empty.
     pub hello_details: Dict,
+    /// The ticket to answer a `ticket` CHALLENGE with. See [`with_ticket`](Self::with_ticket).
+    pub ticket: Option<Secret>,
+    /// The secret to answer a `wampcra` CHALLENGE with (plain or salted; for salted
+    /// WAMP-CRA the key is derived from it with the CHALLENGE's parameters). See
+    /// [`with_wampcra`](Self::with_wampcra).
+    pub wampcra_secret: Option<Secret>,
+}
+
+/// A secret (ticket or WAMP-CRA secret): its `Debug` form does not show it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret.
+    pub fn new(secret: impl Into<String>) -> Secret {
+        Secret(secret.into())
+    }
+
+    /// The secret itself.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
 }
 
 impl Default for ConnectOptions {
@@ -107,6 +135,8 @@ impl Default for ConnectOptions {
             queue_capacity: 1024,
             event_overflow_wait: Duration::from_secs(1),
             hello_details: Dict::new(),
+            ticket: None,
+            wampcra_secret: None,
         }
     }
 }
@@ -150,6 +180,24 @@ pub const SUBSCRIBER_FEATURES: &[&str] = &[
 ];
 
 impl ConnectOptions {
+    /// Ticket authentication as `authid`: sets `authid`, `authmethods = ["ticket"]`
+    /// and the ticket.
+    pub fn with_ticket(mut self, authid: impl Into<String>, ticket: impl Into<String>) -> Self {
+        self.authid = Some(authid.into());
+        self.authmethods = vec!["ticket".to_owned()];
+        self.ticket = Some(Secret::new(ticket));
+        self
+    }
+
+    /// WAMP-CRA authentication (plain or salted, as the router's CHALLENGE says) as
+    /// `authid`: sets `authid`, `authmethods = ["wampcra"]` and the secret.
+    pub fn with_wampcra(mut self, authid: impl Into<String>, secret: impl Into<String>) -> Self {
+        self.authid = Some(authid.into());
+        self.authmethods = vec!["wampcra".to_owned()];
+        self.wampcra_secret = Some(Secret::new(secret));
+        self
+    }
+
     /// The HELLO this client sends to join `realm`: the four client roles, with
     /// [`CALLER_FEATURES`], [`CALLEE_FEATURES`], [`PUBLISHER_FEATURES`] and
     /// [`SUBSCRIBER_FEATURES`] announced, the agent, authmethods and authid, then
@@ -1394,16 +1442,27 @@ async fn join(
                     message: message_of(&details),
                 })
             }
-            Ok(Message::Challenge { method, .. }) => {
-                let text =
-                    format!("the router asks for {method:?} authentication, which this client does not support");
-                let reason = "wamp.error.cannot_authenticate";
-                let _ = send(&mut connection, serializer, &Message::abort(reason, &text)).await;
-                let _ = connection.writer.close().await;
-                return Err(Error::Abort {
-                    reason: reason.to_owned(),
-                    message: Some(text),
-                });
+            Ok(Message::Challenge { method, extra }) => {
+                match crate::auth::answer(&method, &extra, options) {
+                    Ok(signature) => {
+                        let authenticate = Message::Authenticate {
+                            signature,
+                            extra: Dict::new(),
+                        };
+                        send(&mut connection, serializer, &authenticate).await?;
+                        continue;
+                    }
+                    Err(text) => {
+                        let reason = "wamp.error.cannot_authenticate";
+                        let _ =
+                            send(&mut connection, serializer, &Message::abort(reason, &text)).await;
+                        let _ = connection.writer.close().await;
+                        return Err(Error::Abort {
+                            reason: reason.to_owned(),
+                            message: Some(text),
+                        });
+                    }
+                }
             }
             Ok(other) => format!("{} before WELCOME", other.message_type().name()),
             Err(e) => format!("cannot decode the router's answer to HELLO: {e}"),

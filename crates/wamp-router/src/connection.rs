@@ -14,6 +14,7 @@ use wamp_proto::message::{Id, MessageType};
 use wamp_proto::uri::{is_valid_pattern, is_valid_uri, MatchPolicy, UriRule};
 use wamp_proto::{decode, dict, random_id, Dict, Message, Payload, Serializer, Value};
 
+use crate::auth::{Action, Role};
 use crate::broker::{PublishOptions, PASSTHRU_KEYS};
 use crate::dealer::{
     call_error, CallRefused, CallState, CancelMode, Chunk, InvokePolicy, PendingCall, Progress,
@@ -45,6 +46,8 @@ pub enum Flow {
 struct Joined {
     realm: Arc<Realm>,
     handle: Arc<SessionHandle>,
+    /// The session's compiled role; `None`: no authorization on this realm.
+    role: Option<Arc<Role>>,
     subscriptions: IdSet<Id>,
     registrations: IdSet<Id>,
 }
@@ -52,8 +55,51 @@ struct Joined {
 enum State {
     /// Waiting for HELLO (also after a GOODBYE: a transport may carry another session).
     AwaitingHello,
+    /// CHALLENGE sent, waiting for AUTHENTICATE. No session exists yet.
+    Authenticating(Box<Pending>),
     Joined(Box<Joined>),
     Closed,
+}
+
+/// A session being authenticated.
+struct Pending {
+    realm: Arc<Realm>,
+    /// The id the session will get (WAMP-CRA puts it in the challenge).
+    session: Id,
+    authid: String,
+    method: Method,
+    peer_roles: Dict,
+    /// When the AUTHENTICATE must have arrived.
+    deadline: Instant,
+}
+
+enum Method {
+    Ticket,
+    /// The challenge string sent.
+    Cra(String),
+}
+
+/// ABORT reason when no offered method is accepted (the spec's URI).
+pub const NO_MATCHING_AUTH_METHOD: &str = "wamp.error.no_matching_auth_method";
+
+/// Whether the session's role permission for `uri` discloses the caller
+/// (`caller`) or publisher.
+fn discloses(role: &Option<Arc<Role>>, uri: &str, caller: bool) -> bool {
+    match role {
+        Some(r) if !r.is_allow_all() => r.permission(uri).is_some_and(|p| {
+            if caller {
+                p.disclose_caller
+            } else {
+                p.disclose_publisher
+            }
+        }),
+        _ => false,
+    }
+}
+
+/// Whether the session's role allows `action` on `uri`.
+fn allowed(role: &Option<Arc<Role>>, action: Action, uri: &str) -> bool {
+    role.as_ref().is_none_or(|r| r.allows(action, uri))
 }
 
 /// The router side of one transport connection.
@@ -155,6 +201,17 @@ impl Connection {
                     other.message_type().name()
                 )),
             },
+            State::Authenticating(_) => match message {
+                Message::Authenticate { signature, .. } => self.authenticate(&signature),
+                Message::Abort { .. } => {
+                    self.state = State::Closed;
+                    Flow::Close
+                }
+                other => self.protocol_violation(&format!(
+                    "{} received while authenticating",
+                    other.message_type().name()
+                )),
+            },
             State::Joined(_) => self.joined(message),
         }
     }
@@ -219,46 +276,183 @@ impl Connection {
             self.state = State::Closed;
             return Flow::Close;
         };
-        // Only anonymous authentication exists so far.
-        if let Some(methods) = details.get("authmethods") {
-            let offers_anonymous = methods
+        let auth = &realm.config.auth;
+        let authid = details.get("authid").and_then(Value::as_str);
+        // No `authmethods` means anonymous; methods this realm doesn't offer, or that
+        // need an authid the client didn't give, are skipped.
+        let offered: Vec<&str> = match details.get("authmethods") {
+            None => vec!["anonymous"],
+            Some(v) => v
                 .as_list()
-                .is_some_and(|l| l.iter().any(|m| m.as_str() == Some("anonymous")));
-            if !offers_anonymous {
+                .map(|l| l.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default(),
+        };
+        let method = offered.into_iter().find(|m| {
+            auth.offers(m) && (*m == "anonymous" || authid.is_some_and(|a| !a.is_empty()))
+        });
+        let peer_roles = details
+            .get("roles")
+            .and_then(Value::as_dict)
+            .cloned()
+            .unwrap_or_default();
+        let session = random_id();
+        match method {
+            Some("anonymous") => {
+                let role = auth.anonymous.clone().unwrap_or_default();
+                let authid = format!("anonymous-{session}");
+                self.welcome(realm, session, authid, role, "anonymous", &peer_roles)
+            }
+            Some("ticket") => {
+                let authid = authid.unwrap_or_default().to_owned();
+                self.link.send(&Message::Challenge {
+                    method: "ticket".into(),
+                    extra: Dict::new(),
+                });
+                self.state = State::Authenticating(Box::new(Pending {
+                    realm,
+                    session,
+                    authid,
+                    method: Method::Ticket,
+                    peer_roles,
+                    deadline: Instant::now() + self.router.auth_timeout,
+                }));
+                Flow::Continue
+            }
+            Some("wampcra") => {
+                let authid = authid.unwrap_or_default().to_owned();
+                // An unknown authid gets a challenge too (and fails later), so the
+                // reply does not tell which authids exist.
+                let (role, salt) = auth.cra_challenge_params(&authid);
+                let challenge = crate::auth::cra_challenge(&authid, &role, session);
+                let mut extra = dict! { "challenge" => challenge.as_str() };
+                if let Some(salt) = &salt {
+                    extra.insert("salt".into(), Value::from(salt.salt.as_str()));
+                    extra.insert("iterations".into(), Value::from(u64::from(salt.iterations)));
+                    extra.insert("keylen".into(), Value::from(u64::from(salt.keylen)));
+                }
+                self.link.send(&Message::Challenge {
+                    method: "wampcra".into(),
+                    extra,
+                });
+                self.state = State::Authenticating(Box::new(Pending {
+                    realm,
+                    session,
+                    authid,
+                    method: Method::Cra(challenge),
+                    peer_roles,
+                    deadline: Instant::now() + self.router.auth_timeout,
+                }));
+                Flow::Continue
+            }
+            _ => {
                 self.link.send_last(&Message::abort(
-                    "wamp.error.no_matching_auth_method",
-                    "this router accepts anonymous authentication only",
+                    NO_MATCHING_AUTH_METHOD,
+                    "none of the offered authentication methods is accepted here",
                 ));
                 self.state = State::Closed;
-                return Flow::Close;
+                Flow::Close
             }
         }
+    }
+
+    /// When the pending authentication times out (a CHALLENGE was sent and no
+    /// AUTHENTICATE came yet); `None` otherwise.
+    pub fn auth_deadline(&self) -> Option<Instant> {
+        match &self.state {
+            State::Authenticating(p) => Some(p.deadline),
+            _ => None,
+        }
+    }
+
+    /// The transport's timer for [`auth_deadline`](Self::auth_deadline) ran out:
+    /// ABORT (`wamp.error.not_authorized`, "authentication timed out") if the
+    /// authentication is still pending.
+    pub fn auth_timed_out(&mut self) -> Flow {
+        if !matches!(&self.state, State::Authenticating(p) if p.deadline <= Instant::now()) {
+            return Flow::Continue;
+        }
+        self.link.send_last(&Message::abort(
+            uri_err::NOT_AUTHORIZED,
+            "authentication timed out",
+        ));
+        self.state = State::Closed;
+        Flow::Close
+    }
+
+    /// AUTHENTICATE: check the answer to the CHALLENGE; WELCOME or ABORT.
+    fn authenticate(&mut self, signature: &str) -> Flow {
+        let State::Authenticating(pending) = std::mem::replace(&mut self.state, State::Closed)
+        else {
+            return Flow::Close;
+        };
+        let Pending {
+            realm,
+            session,
+            authid,
+            method,
+            peer_roles,
+            ..
+        } = *pending;
+        let auth = &realm.config.auth;
+        let verdict = match &method {
+            Method::Ticket => {
+                // An unknown authid costs the same hashing as a known one, so the
+                // time taken does not tell which authids exist.
+                let user = auth.ticket.get(&authid);
+                let stored = user.or_else(|| auth.ticket.values().next());
+                let ok =
+                    stored.is_some_and(|u| crate::auth::verify_ticket(signature, &u.ticket_hash));
+                user.filter(|_| ok).map(|u| (u.role.clone(), "ticket"))
+            }
+            Method::Cra(challenge) => auth.wampcra.get(&authid).and_then(|user| {
+                crate::auth::cra_verify(&user.key, challenge, signature)
+                    .then(|| (user.role.clone(), "wampcra"))
+            }),
+        };
+        match verdict {
+            Some((role, method)) => {
+                tracing::debug!(realm = realm.name(), method, "authenticated");
+                self.welcome(realm, session, authid, role, method, &peer_roles)
+            }
+            None => {
+                // Nothing about which part was wrong, to the peer or in the log.
+                tracing::info!(realm = realm.name(), "authentication failed");
+                self.link.send_last(&Message::abort(
+                    uri_err::NOT_AUTHORIZED,
+                    "authentication failed",
+                ));
+                self.state = State::Closed;
+                Flow::Close
+            }
+        }
+    }
+
+    /// Creates the session and sends WELCOME.
+    fn welcome(
+        &mut self,
+        realm: Arc<Realm>,
+        session: Id,
+        authid: String,
+        authrole: String,
+        authmethod: &str,
+        peer_roles: &Dict,
+    ) -> Flow {
+        let role = realm.config.auth.role(&authrole);
         let handle = {
             let mut sessions = realm.sessions.write();
-            let id = loop {
-                let candidate = random_id();
-                if !sessions.contains_key(&candidate) {
-                    break candidate;
-                }
-            };
+            let mut id = session;
+            while sessions.contains_key(&id) {
+                id = random_id();
+            }
             let handle = Arc::new(
                 SessionHandle::new(
                     id,
                     self.link.serializer,
                     self.link.max_message_size,
-                    (
-                        format!("anonymous-{id}"),
-                        "anonymous".to_owned(),
-                        "anonymous".to_owned(),
-                    ),
+                    (authid, authrole, authmethod.to_owned()),
                     self.link.outbox.clone(),
                 )
-                .with_features(PeerFeatures::from_roles(
-                    details
-                        .get("roles")
-                        .and_then(Value::as_dict)
-                        .unwrap_or(&Dict::new()),
-                )),
+                .with_features(PeerFeatures::from_roles(peer_roles)),
             );
             sessions.insert(id, handle.clone());
             handle
@@ -266,7 +460,7 @@ impl Connection {
         let welcome = Message::Welcome {
             session: handle.id,
             details: dict! {
-                "realm" => realm_name,
+                "realm" => realm.name(),
                 "authid" => handle.authid.as_str(),
                 "authrole" => handle.authrole.as_str(),
                 "authmethod" => handle.authmethod.as_str(),
@@ -277,10 +471,11 @@ impl Connection {
         };
         self.link.send(&welcome);
         realm.session_joined(&handle);
-        tracing::debug!(session = handle.id, realm = realm_name, "session joined");
+        tracing::debug!(session = handle.id, realm = realm.name(), "session joined");
         self.state = State::Joined(Box::new(Joined {
             realm,
             handle,
+            role,
             subscriptions: IdSet::default(),
             registrations: IdSet::default(),
         }));
@@ -389,6 +584,21 @@ impl Connection {
                     }
                     return Flow::Continue;
                 }
+                if !allowed(&j.role, Action::Publish, &topic) {
+                    if acknowledge {
+                        self.link.error(
+                            MessageType::Publish,
+                            request,
+                            uri_err::NOT_AUTHORIZED,
+                            &format!("not authorized to publish to '{topic}'"),
+                        );
+                    }
+                    return Flow::Continue;
+                }
+                let mut options = options;
+                if discloses(&j.role, &topic, false) {
+                    options.disclose_me = true;
+                }
                 let publication = random_id();
                 if acknowledge {
                     self.link.send(&Message::Published {
@@ -430,6 +640,15 @@ impl Connection {
                         request,
                         uri_err::INVALID_URI,
                         &format!("invalid topic URI '{topic}'"),
+                    );
+                    return Flow::Continue;
+                }
+                if !allowed(&j.role, Action::Subscribe, &topic) {
+                    self.link.error(
+                        MessageType::Subscribe,
+                        request,
+                        uri_err::NOT_AUTHORIZED,
+                        &format!("not authorized to subscribe to '{topic}'"),
                     );
                     return Flow::Continue;
                 }
@@ -503,6 +722,15 @@ impl Connection {
                     );
                     return Flow::Continue;
                 }
+                if !allowed(&j.role, Action::Register, &procedure) {
+                    self.link.error(
+                        MessageType::Register,
+                        request,
+                        uri_err::NOT_AUTHORIZED,
+                        &format!("not authorized to register '{procedure}'"),
+                    );
+                    return Flow::Continue;
+                }
                 let mut dealer = j.realm.dealer.lock();
                 let (uri, text) = match dealer.register(&procedure, &j.handle, options) {
                     Ok(registration) => {
@@ -562,7 +790,7 @@ impl Connection {
             } => {
                 // Plain calls carry no options: nothing to look at.
                 let raw_options = options;
-                let options = if raw_options.is_empty() {
+                let mut options = if raw_options.is_empty() {
                     CallOptions::default()
                 } else {
                     CallOptions::parse(&raw_options)
@@ -580,6 +808,18 @@ impl Connection {
                         &format!("invalid procedure URI '{procedure}'"),
                     );
                     return Flow::Continue;
+                }
+                if !allowed(&j.role, Action::Call, &procedure) {
+                    self.link.error(
+                        MessageType::Call,
+                        request,
+                        uri_err::NOT_AUTHORIZED,
+                        &format!("not authorized to call '{procedure}'"),
+                    );
+                    return Flow::Continue;
+                }
+                if discloses(&j.role, &procedure, true) {
+                    options.disclose_me = true;
                 }
                 if options.ppt && !j.handle.features.caller_passthru {
                     return self.protocol_violation(

@@ -12,6 +12,7 @@
 //!                      transport ◀──batch── Outbox (of each receiving session)
 //! ```
 
+pub mod auth;
 pub mod broker;
 pub mod connection;
 pub mod dealer;
@@ -59,7 +60,12 @@ pub struct RouterConfig {
     pub outbox: OutboxLimits,
     /// Bounds on calls in flight.
     pub calls: CallLimits,
+    /// How long a peer has to answer a CHALLENGE with AUTHENTICATE.
+    pub auth_timeout: std::time::Duration,
 }
+
+/// The default [`RouterConfig::auth_timeout`].
+pub const DEFAULT_AUTH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Bounds on calls in flight, so a callee that stops answering (or a caller that
 /// never waits) cannot grow the router's call table without limit. A CALL over a
@@ -88,6 +94,7 @@ impl Default for RouterConfig {
             realms: vec![RealmConfig::new("realm1")],
             outbox: OutboxLimits::default(),
             calls: CallLimits::default(),
+            auth_timeout: DEFAULT_AUTH_TIMEOUT,
         }
     }
 }
@@ -97,6 +104,7 @@ pub struct Router {
     realms: RwLock<HashMap<String, Arc<Realm>>>,
     outbox_limits: OutboxLimits,
     pub(crate) call_limits: CallLimits,
+    pub(crate) auth_timeout: std::time::Duration,
     shutting_down: AtomicBool,
     /// Told when a call deadline earlier than all others appeared.
     timer_changed: Notify,
@@ -114,6 +122,7 @@ impl Router {
             realms: RwLock::new(realms),
             outbox_limits: config.outbox,
             call_limits: config.calls,
+            auth_timeout: config.auth_timeout,
             shutting_down: AtomicBool::new(false),
             timer_changed: Notify::new(),
         })

@@ -8,6 +8,7 @@ use wamp_proto::message::Id;
 use wamp_proto::uri::UriRule;
 use wamp_proto::{random_id, Payload, Serializer, Value};
 
+use crate::auth::RealmAuth;
 use crate::broker::{Broker, Delivery, HistoryRule, PublishOptions, DEFAULT_MAX_RETAINED_TOPICS};
 use crate::dealer::Dealer;
 use crate::meta::{self, MetaNote};
@@ -33,6 +34,8 @@ pub struct RealmConfig {
     pub max_retained_topics: usize,
     /// Event histories to keep (for `wamp.subscription.get_events`).
     pub history: Vec<HistoryRule>,
+    /// Authentication methods, users and roles (default: anonymous, everything allowed).
+    pub auth: RealmAuth,
 }
 
 impl RealmConfig {
@@ -45,6 +48,7 @@ impl RealmConfig {
             disclose_publisher: false,
             max_retained_topics: DEFAULT_MAX_RETAINED_TOPICS,
             history: Vec::new(),
+            auth: RealmAuth::default(),
         }
     }
 }

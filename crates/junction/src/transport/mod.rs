@@ -150,6 +150,10 @@ pub(crate) async fn drive<T: FrameIo>(
         let _ = shutdown.wait_for(|stop| *stop).await;
     };
     tokio::pin!(shutdown_signal);
+    // The AUTHENTICATE deadline, armed while a CHALLENGE is unanswered.
+    let auth_timer = tokio::time::sleep(std::time::Duration::from_secs(3600));
+    tokio::pin!(auth_timer);
+    let mut auth_armed = false;
     loop {
         tokio::select! {
             biased;
@@ -174,6 +178,22 @@ pub(crate) async fn drive<T: FrameIo>(
             _ = &mut shutdown_signal, if !stopping => {
                 stopping = true;
                 connection.shutdown();
+            }
+            () = &mut auth_timer, if auth_armed => {
+                auth_armed = false;
+                if connection.auth_timed_out() == Flow::Close {
+                    outbox.close();
+                    let flush = async {
+                        while let Drained::Frames = outbox.drain(&mut batch).await {
+                            if io.send_batch(&batch).await.is_err() {
+                                break;
+                            }
+                            batch.clear();
+                        }
+                    };
+                    let _ = tokio::time::timeout(LINGER, flush).await;
+                    break;
+                }
             }
             incoming = io.recv() => {
                 let mut incoming = incoming;
@@ -202,6 +222,14 @@ pub(crate) async fn drive<T: FrameIo>(
                         Some(next) => incoming = next,
                         None => break,
                     }
+                }
+                match connection.auth_deadline() {
+                    Some(deadline) if !auth_armed => {
+                        auth_timer.as_mut().reset(deadline.into());
+                        auth_armed = true;
+                    }
+                    None => auth_armed = false,
+                    Some(_) => {}
                 }
                 if flow == Flow::Close {
                     // Write what is queued (an ABORT, say), then close; bounded in

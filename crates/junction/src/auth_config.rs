@@ -1,0 +1,578 @@
+//! The authentication and authorization part of a realm's configuration.
+//!
+//! ```toml
+//! [[realm]]
+//! name = "realm1"
+//!
+//! [[realm.role]]                   # with any role declared, authorization is on
+//! name = "backend"
+//! [[realm.role.permission]]
+//! uri = "com.example."
+//! match = "prefix"                 # exact (default), prefix or wildcard
+//! call = true
+//! register = true
+//! publish = true
+//! subscribe = true
+//! disclose_caller = false
+//! disclose_publisher = false
+//!
+//! [realm.auth.anonymous]           # without [realm.auth]: anonymous, role "anonymous"
+//! role = "public"
+//!
+//! [[realm.auth.ticket]]
+//! authid = "joe"
+//! role = "backend"
+//! ticket_hash = "$pbkdf2-sha256$i=100000$...$..."   # junction hash-secret
+//!
+//! [[realm.auth.wampcra]]
+//! authid = "peter"
+//! role = "backend"
+//! secret = "..."                   # plain WAMP-CRA: the router needs the secret itself
+//!
+//! [[realm.auth.wampcra]]           # salted WAMP-CRA: only the derived key is stored
+//! authid = "paul"
+//! role = "backend"
+//! derived_key = "..."              # junction hash-secret --salt S --iterations N
+//! salt = "..."
+//! iterations = 1000
+//! keylen = 32
+//! ```
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde::Deserialize;
+use toml::Spanned;
+use wamp_proto::uri::{is_valid_pattern, MatchPolicy, UriRule};
+use wamp_router::auth::{
+    check_ticket_hash, CraSalt, CraUser, Permission, PermissionMatch, RealmAuth, Role, TicketUser,
+};
+
+use crate::config::{ConfigError, Realm};
+
+/// A role and its permissions.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RoleConfig {
+    /// The role's name (`authrole`).
+    pub name: Spanned<String>,
+    /// What it may do.
+    #[serde(default, rename = "permission")]
+    pub permissions: Vec<PermissionConfig>,
+}
+
+/// One permission.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PermissionConfig {
+    /// URI or pattern.
+    pub uri: Spanned<String>,
+    /// `exact` (default), `prefix` or `wildcard`.
+    #[serde(default, rename = "match")]
+    pub policy: PermissionMatchConfig,
+    /// CALL allowed.
+    #[serde(default)]
+    pub call: bool,
+    /// REGISTER allowed.
+    #[serde(default)]
+    pub register: bool,
+    /// PUBLISH allowed.
+    #[serde(default)]
+    pub publish: bool,
+    /// SUBSCRIBE allowed.
+    #[serde(default)]
+    pub subscribe: bool,
+    /// Callees see who calls.
+    #[serde(default)]
+    pub disclose_caller: bool,
+    /// Subscribers see who publishes.
+    #[serde(default)]
+    pub disclose_publisher: bool,
+}
+
+/// A permission's match policy.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum PermissionMatchConfig {
+    /// The URI itself.
+    #[default]
+    Exact,
+    /// URIs starting with it.
+    Prefix,
+    /// Component-wise, empty components match any.
+    Wildcard,
+}
+
+/// `[realm.auth]`: which methods a realm offers and its users.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Anonymous access (off when `[realm.auth]` exists without it).
+    pub anonymous: Option<AnonymousConfig>,
+    /// Ticket users.
+    #[serde(default)]
+    pub ticket: Vec<TicketConfig>,
+    /// WAMP-CRA users.
+    #[serde(default)]
+    pub wampcra: Vec<CraConfig>,
+}
+
+/// Anonymous access.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AnonymousConfig {
+    /// Whether it is offered.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// The role anonymous sessions get.
+    #[serde(default = "anonymous_role")]
+    pub role: Spanned<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn anonymous_role() -> Spanned<String> {
+    Spanned::new(0..0, "anonymous".to_owned())
+}
+
+/// A ticket user.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TicketConfig {
+    /// The authid.
+    pub authid: Spanned<String>,
+    /// The role it gets.
+    pub role: Spanned<String>,
+    /// The ticket's stored form (`junction hash-secret`).
+    pub ticket_hash: Spanned<String>,
+}
+
+/// A WAMP-CRA user: `secret`, or `derived_key` with `salt`, `iterations`, `keylen`.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CraConfig {
+    /// The authid.
+    pub authid: Spanned<String>,
+    /// The role it gets.
+    pub role: Spanned<String>,
+    /// The shared secret (plain WAMP-CRA).
+    pub secret: Option<Redacted>,
+    /// The PBKDF2-derived key, Base64 (salted WAMP-CRA).
+    pub derived_key: Option<Redacted>,
+    /// Salt (salted WAMP-CRA).
+    pub salt: Option<String>,
+    /// PBKDF2 iterations (salted WAMP-CRA).
+    pub iterations: Option<u32>,
+    /// Derived key length in bytes (salted WAMP-CRA).
+    pub keylen: Option<u32>,
+}
+
+/// A secret from the file: its `Debug` form does not show it.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Redacted(pub String);
+
+impl std::fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// Where a span starts: `line N` of `text`, when the span is real.
+fn at(text: Option<&str>, span: std::ops::Range<usize>) -> String {
+    match text {
+        Some(t) if span.end > 0 && span.start <= t.len() => {
+            let line = t[..span.start].matches('\n').count() + 1;
+            format!("line {line}: ")
+        }
+        _ => String::new(),
+    }
+}
+
+/// Checks a realm's roles and users; `text` (the file) lets errors name the line.
+pub fn validate(realm: &Realm, text: Option<&str>) -> Result<(), ConfigError> {
+    let fail = |span: std::ops::Range<usize>, what: String| {
+        Err(ConfigError::Invalid(format!(
+            "{}realm '{}': {what}",
+            at(text, span),
+            realm.name
+        )))
+    };
+    let mut names = Vec::new();
+    for role in &realm.roles {
+        if names.contains(&role.name.get_ref()) {
+            return fail(
+                role.name.span(),
+                format!("role '{}' is declared twice", role.name.get_ref()),
+            );
+        }
+        names.push(role.name.get_ref());
+        for p in &role.permissions {
+            let policy = match p.policy {
+                PermissionMatchConfig::Exact => MatchPolicy::Exact,
+                PermissionMatchConfig::Prefix => MatchPolicy::Prefix,
+                PermissionMatchConfig::Wildcard => MatchPolicy::Wildcard,
+            };
+            let ok = (p.uri.get_ref().is_empty() && policy == MatchPolicy::Prefix)
+                || is_valid_pattern(p.uri.get_ref(), policy, UriRule::Loose);
+            if !ok {
+                return fail(
+                    p.uri.span(),
+                    format!(
+                        "role '{}': permission uri '{}' is not a valid {policy} pattern",
+                        role.name.get_ref(),
+                        p.uri.get_ref()
+                    ),
+                );
+            }
+        }
+    }
+    let Some(auth) = &realm.auth else {
+        // Anonymous sessions get role `anonymous`, which must then be declared.
+        if let Some(first) = realm.roles.first() {
+            if !names.iter().any(|n| n.as_str() == "anonymous") {
+                return fail(
+                    first.name.span(),
+                    "roles are declared, so the default anonymous role 'anonymous' must be too (or configure [realm.auth.anonymous])".into(),
+                );
+            }
+        }
+        return Ok(());
+    };
+    let role_known = |role: &Spanned<String>| -> Result<(), ConfigError> {
+        if realm.roles.is_empty() || names.contains(&role.get_ref()) {
+            Ok(())
+        } else {
+            fail(
+                role.span(),
+                format!("role '{}' is not declared ([[realm.role]])", role.get_ref()),
+            )
+        }
+    };
+    if let Some(a) = &auth.anonymous {
+        if a.enabled {
+            role_known(&a.role)?;
+        }
+    }
+    let mut seen = Vec::new();
+    for t in &auth.ticket {
+        if seen.contains(&t.authid.get_ref()) {
+            return fail(
+                t.authid.span(),
+                format!("ticket authid '{}' is declared twice", t.authid.get_ref()),
+            );
+        }
+        seen.push(t.authid.get_ref());
+        role_known(&t.role)?;
+        if let Err(e) = check_ticket_hash(t.ticket_hash.get_ref()) {
+            return fail(
+                t.ticket_hash.span(),
+                format!("ticket_hash of '{}': {e}", t.authid.get_ref()),
+            );
+        }
+    }
+    let mut seen = Vec::new();
+    for c in &auth.wampcra {
+        let id = c.authid.get_ref();
+        if seen.contains(&id) {
+            return fail(
+                c.authid.span(),
+                format!("wampcra authid '{id}' is declared twice"),
+            );
+        }
+        seen.push(id);
+        role_known(&c.role)?;
+        let salted = [
+            c.salt.is_some(),
+            c.iterations.is_some(),
+            c.keylen.is_some(),
+            c.derived_key.is_some(),
+        ];
+        let ok = match (&c.secret, salted) {
+            (Some(s), [false, false, false, false]) => !s.0.is_empty(),
+            (None, [true, true, true, true]) => {
+                c.iterations.unwrap_or(0) > 0 && (1..=1024).contains(&c.keylen.unwrap_or(0))
+            }
+            _ => false,
+        };
+        if !ok {
+            return fail(
+                c.authid.span(),
+                format!(
+                    "wampcra user '{id}' needs either `secret`, or `derived_key`, `salt`, `iterations` (>0) and `keylen` (1..=1024)"
+                ),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The router's view of a realm's roles and users.
+pub fn realm_auth(realm: &Realm) -> RealmAuth {
+    let roles = (!realm.roles.is_empty()).then(|| {
+        realm
+            .roles
+            .iter()
+            .map(|r| {
+                let permissions = r
+                    .permissions
+                    .iter()
+                    .map(|p| Permission {
+                        uri: p.uri.get_ref().clone(),
+                        policy: match p.policy {
+                            PermissionMatchConfig::Exact => PermissionMatch::Exact,
+                            PermissionMatchConfig::Prefix => PermissionMatch::Prefix,
+                            PermissionMatchConfig::Wildcard => PermissionMatch::Wildcard,
+                        },
+                        call: p.call,
+                        register: p.register,
+                        publish: p.publish,
+                        subscribe: p.subscribe,
+                        disclose_caller: p.disclose_caller,
+                        disclose_publisher: p.disclose_publisher,
+                    })
+                    .collect();
+                let name = r.name.get_ref().clone();
+                (name.clone(), Arc::new(Role::new(name, permissions)))
+            })
+            .collect::<HashMap<_, _>>()
+    });
+    let Some(auth) = &realm.auth else {
+        return RealmAuth {
+            roles,
+            ..RealmAuth::default()
+        };
+    };
+    RealmAuth {
+        anonymous: auth
+            .anonymous
+            .as_ref()
+            .filter(|a| a.enabled)
+            .map(|a| a.role.get_ref().clone()),
+        ticket: auth
+            .ticket
+            .iter()
+            .map(|t| {
+                (
+                    t.authid.get_ref().clone(),
+                    TicketUser {
+                        role: t.role.get_ref().clone(),
+                        ticket_hash: t.ticket_hash.get_ref().clone(),
+                    },
+                )
+            })
+            .collect(),
+        wampcra: auth
+            .wampcra
+            .iter()
+            .map(|c| {
+                let salt = match (&c.salt, c.iterations, c.keylen) {
+                    (Some(salt), Some(iterations), Some(keylen)) => Some(CraSalt {
+                        salt: salt.clone(),
+                        iterations,
+                        keylen,
+                    }),
+                    _ => None,
+                };
+                let key = if salt.is_some() {
+                    c.derived_key.as_ref()
+                } else {
+                    c.secret.as_ref()
+                };
+                (
+                    c.authid.get_ref().clone(),
+                    CraUser {
+                        role: c.role.get_ref().clone(),
+                        key: key.map(|k| k.0.clone()).unwrap_or_default(),
+                        salt,
+                    },
+                )
+            })
+            .collect(),
+        roles,
+    }
+}
+
+/// `junction hash-secret`: the stored form of a secret.
+#[derive(clap::Args, Debug)]
+pub struct HashSecretArgs {
+    /// The secret (default: read the first line of standard input, which keeps it
+    /// out of the shell history and the process list).
+    #[arg(long)]
+    pub secret: Option<String>,
+    /// Salted WAMP-CRA: the salt; prints the derived key for `derived_key`.
+    #[arg(long)]
+    pub salt: Option<String>,
+    /// PBKDF2 iterations (default: 100000 for tickets, 1000 for salted WAMP-CRA).
+    #[arg(long)]
+    pub iterations: Option<u32>,
+    /// Salted WAMP-CRA: derived key length in bytes.
+    #[arg(long, default_value_t = 32)]
+    pub keylen: u32,
+}
+
+/// Runs `junction hash-secret`, printing to standard output.
+pub fn hash_secret(args: HashSecretArgs) -> anyhow::Result<()> {
+    let secret = match args.secret {
+        Some(s) => s,
+        None => {
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line)?;
+            line.trim_end_matches(['\r', '\n']).to_owned()
+        }
+    };
+    anyhow::ensure!(!secret.is_empty(), "the secret is empty");
+    println!(
+        "{}",
+        stored_form(&secret, args.salt.as_deref(), args.iterations, args.keylen)?
+    );
+    Ok(())
+}
+
+/// The text `hash-secret` prints: a `ticket_hash`, or for salted WAMP-CRA the
+/// TOML lines of the user's key material.
+pub fn stored_form(
+    secret: &str,
+    salt: Option<&str>,
+    iterations: Option<u32>,
+    keylen: u32,
+) -> anyhow::Result<String> {
+    match salt {
+        None => {
+            let n = iterations.unwrap_or(wamp_router::auth::DEFAULT_TICKET_ITERATIONS);
+            anyhow::ensure!(n > 0, "--iterations must be at least 1");
+            Ok(format!(
+                "ticket_hash = \"{}\"",
+                wamp_router::auth::hash_ticket(secret, n)
+            ))
+        }
+        Some(salt) => {
+            let n = iterations.unwrap_or(1000);
+            anyhow::ensure!(n > 0, "--iterations must be at least 1");
+            anyhow::ensure!((1..=1024).contains(&keylen), "--keylen must be 1..=1024");
+            let key = wamp_router::auth::derive_cra_key(secret, salt, n, keylen);
+            Ok(format!(
+                "derived_key = \"{key}\"\nsalt = {}\niterations = {n}\nkeylen = {keylen}",
+                toml_string(salt)
+            ))
+        }
+    }
+}
+
+fn toml_string(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() => out.push_str(&format!("\\u{:04X}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+
+    fn realm(body: &str) -> String {
+        format!("[[realm]]\nname = \"r\"\n{body}")
+    }
+
+    fn error(body: &str) -> String {
+        Config::from_toml(&realm(body))
+            .expect_err("a mistake")
+            .to_string()
+    }
+
+    #[test]
+    fn roles_and_users_parse() {
+        let hash = wamp_router::auth::hash_ticket("t", 1);
+        let c = Config::from_toml(&realm(&format!(
+            r#"
+[[realm.role]]
+name = "user"
+[[realm.role.permission]]
+uri = "com."
+match = "prefix"
+call = true
+disclose_caller = true
+[realm.auth.anonymous]
+enabled = false
+[[realm.auth.ticket]]
+authid = "joe"
+role = "user"
+ticket_hash = "{hash}"
+[[realm.auth.wampcra]]
+authid = "peter"
+role = "user"
+secret = "s3cret"
+"#
+        )))
+        .expect("parses");
+        let auth = &c.router_config().realms[0].auth;
+        assert_eq!(auth.anonymous, None);
+        assert!(auth.offers("ticket") && auth.offers("wampcra") && !auth.offers("anonymous"));
+        let role = auth.role("user").expect("authorization on");
+        assert!(role.allows(wamp_router::auth::Action::Call, "com.x"));
+        assert!(!role.allows(wamp_router::auth::Action::Publish, "com.x"));
+        // An undeclared role may do nothing.
+        let other = auth.role("other").expect("authorization on");
+        assert!(!other.allows(wamp_router::auth::Action::Call, "com.x"));
+        // Secrets stay out of Debug output.
+        assert!(!format!("{c:?}").contains("s3cret"));
+        assert!(!format!("{auth:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn default_is_anonymous_allowed_everything() {
+        let c = Config::from_toml("").expect("parses");
+        let auth = &c.router_config().realms[0].auth;
+        assert_eq!(auth.anonymous.as_deref(), Some("anonymous"));
+        assert!(auth.role("anonymous").is_none(), "no authorization");
+    }
+
+    #[test]
+    fn mistakes_name_line_and_key() {
+        let e = error(
+            "[[realm.auth.ticket]]\nauthid = \"joe\"\nrole = \"r\"\nticket_hash = \"plain\"\n",
+        );
+        assert!(e.contains("line 6") && e.contains("ticket_hash"), "{e}");
+        let e = error("[[realm.role]]\nname = \"a\"\n[[realm.auth.wampcra]]\nauthid = \"p\"\nrole = \"b\"\nsecret = \"x\"\n");
+        assert!(e.contains("line 7") && e.contains("role 'b'"), "{e}");
+        let e = error(
+            "[[realm.auth.wampcra]]\nauthid = \"p\"\nrole = \"b\"\nsecret = \"x\"\nsalt = \"s\"\n",
+        );
+        assert!(e.contains("line 4") && e.contains("derived_key"), "{e}");
+        let e = error("[[realm.role]]\nname = \"a\"\n[[realm.role.permission]]\nuri = \"a..b\"\nmatch = \"prefix\"\n");
+        assert!(e.contains("line 6") && e.contains("a..b"), "{e}");
+        let e = error("[[realm.role]]\nname = \"a\"\n[[realm.role.permission]]\nuri = \"a\"\nexecute = true\n");
+        assert!(e.contains("line 7") && e.contains("execute"), "{e}");
+        let e = error("[[realm.role]]\nname = \"a\"\n");
+        assert!(e.contains("line 4") && e.contains("'anonymous'"), "{e}");
+        let e = error("[realm.auth]\nkerberos = true\n");
+        assert!(e.contains("kerberos"), "{e}");
+        let e = error("[[realm.role]]\nname = \"a\"\n[[realm.role]]\nname = \"a\"\n");
+        assert!(e.contains("line 6") && e.contains("twice"), "{e}");
+    }
+
+    #[test]
+    fn hash_secret_forms() {
+        let t = super::stored_form("x", None, Some(10), 32).expect("ticket");
+        let hash = t
+            .strip_prefix("ticket_hash = \"")
+            .and_then(|s| s.strip_suffix('"'))
+            .expect("form");
+        assert!(wamp_router::auth::verify_ticket("x", hash));
+        let c = super::stored_form("secret123", Some("salt123"), Some(1000), 32).expect("cra");
+        assert!(
+            c.contains("derived_key = \"Eu7CQLfR+/Ffb+275A4s9/6H/RGKYxM4s6IMrsNKzC8=\""),
+            "{c}"
+        );
+        assert!(super::stored_form("x", Some("s"), Some(1), 0).is_err());
+    }
+}

@@ -1,0 +1,500 @@
+//! Authentication (ticket, WAMP-CRA plain and salted) and authorization (roles
+//! with exact/prefix/wildcard permissions), configured from TOML.
+
+mod common;
+
+use common::{within, TestRouter};
+use wamp_client::{ConnectOptions, Error, PublishOptions, Session};
+use wamp_proto::{dict, Dict, Message, Payload, Value};
+
+const TICKET: &str = "joe's ticket";
+
+fn config_toml() -> String {
+    let ticket_hash = wamp_router::auth::hash_ticket(TICKET, 1000);
+    let derived = wamp_router::auth::derive_cra_key("salted-secret", "salt123", 1000, 32);
+    format!(
+        r#"
+[[realm]]
+name = "realm1"
+
+[[realm.role]]
+name = "backend"
+[[realm.role.permission]]
+uri = ""
+match = "prefix"
+call = true
+register = true
+publish = true
+subscribe = true
+
+[[realm.role]]
+name = "frontend"
+[[realm.role.permission]]
+uri = "com.example.api."
+match = "prefix"
+call = true
+[[realm.role.permission]]
+uri = "com.example.api.admin"
+match = "exact"
+[[realm.role.permission]]
+uri = "com.example.news"
+subscribe = true
+[[realm.role.permission]]
+uri = "com.example.chat"
+publish = true
+disclose_publisher = true
+[[realm.role.permission]]
+uri = "wamp.session."
+match = "prefix"
+call = true
+
+[[realm.role]]
+name = "public"
+[[realm.role.permission]]
+uri = "com..news"
+match = "wildcard"
+subscribe = true
+
+[realm.auth.anonymous]
+role = "public"
+
+[[realm.auth.ticket]]
+authid = "joe"
+role = "backend"
+ticket_hash = "{ticket_hash}"
+
+[[realm.auth.wampcra]]
+authid = "peter"
+role = "frontend"
+secret = "secret123"
+
+[[realm.auth.wampcra]]
+authid = "paul"
+role = "frontend"
+derived_key = "{derived}"
+salt = "salt123"
+iterations = 1000
+keylen = 32
+
+[[realm]]
+name = "closed"
+[[realm.auth.ticket]]
+authid = "joe"
+role = "backend"
+ticket_hash = "{ticket_hash}"
+"#
+    )
+}
+
+async fn start() -> TestRouter {
+    let parsed = junction::Config::from_toml(&config_toml()).expect("config parses");
+    TestRouter::start_with(move |c| c.realms = parsed.realms).await
+}
+
+async fn connect(
+    router: &TestRouter,
+    realm: &str,
+    options: ConnectOptions,
+) -> Result<Session, Error> {
+    within(
+        "join",
+        Session::connect_with(&router.ws_url(), realm, options),
+    )
+    .await
+}
+
+fn assert_abort(result: Result<Session, Error>, reason: &str) {
+    match result {
+        Err(Error::Abort { reason: r, message }) => {
+            assert_eq!(r, reason, "{message:?}");
+            // Says nothing about which part was wrong.
+            let message = message.unwrap_or_default();
+            assert!(
+                !message.contains("secret") && !message.contains("authid"),
+                "{message}"
+            );
+        }
+        Err(e) => panic!("expected ABORT {reason}, got {e}"),
+        Ok(_) => panic!("expected ABORT {reason}, got WELCOME"),
+    }
+}
+
+fn detail<'a>(session: &'a Session, key: &str) -> &'a str {
+    session
+        .welcome_details()
+        .get(key)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+}
+
+/// A session that keeps working while others fail to authenticate.
+async fn bystander(router: &TestRouter) -> Session {
+    let joe = connect(
+        router,
+        "realm1",
+        ConnectOptions::default().with_ticket("joe", TICKET),
+    )
+    .await
+    .expect("joe joins");
+    joe.register_fn("com.example.echo", |args, _kwargs| async move {
+        Ok((args, Dict::new()))
+    })
+    .await
+    .expect("register");
+    joe
+}
+
+async fn bystander_works(joe: &Session) {
+    let r = within(
+        "echo",
+        joe.call("com.example.echo", vec![Value::from(7)], Dict::new()),
+    )
+    .await
+    .expect("call");
+    assert_eq!(r.args, vec![Value::from(7)]);
+}
+
+#[tokio::test]
+async fn ticket_right_wrong_and_unknown() {
+    let router = start().await;
+    let joe = bystander(&router).await;
+    assert_eq!(detail(&joe, "authid"), "joe");
+    assert_eq!(detail(&joe, "authrole"), "backend");
+    assert_eq!(detail(&joe, "authmethod"), "ticket");
+    assert_eq!(detail(&joe, "authprovider"), "static");
+    let before = router.stats().sessions;
+    for (authid, ticket) in [("joe", "wrong"), ("joe", ""), ("nobody", TICKET)] {
+        let r = connect(
+            &router,
+            "realm1",
+            ConnectOptions::default().with_ticket(authid, ticket),
+        )
+        .await;
+        assert_abort(r, "wamp.error.not_authorized");
+        assert_eq!(router.stats().sessions, before);
+    }
+    bystander_works(&joe).await;
+    // The same ticket on a realm with ticket only.
+    let other = connect(
+        &router,
+        "closed",
+        ConnectOptions::default().with_ticket("joe", TICKET),
+    )
+    .await
+    .expect("joins the closed realm");
+    assert_eq!(detail(&other, "authrole"), "backend");
+}
+
+#[tokio::test]
+async fn wampcra_plain_and_salted() {
+    let router = start().await;
+    let joe = bystander(&router).await;
+    for (authid, secret) in [("peter", "secret123"), ("paul", "salted-secret")] {
+        let s = connect(
+            &router,
+            "realm1",
+            ConnectOptions::default().with_wampcra(authid, secret),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{authid} joins: {e}"));
+        assert_eq!(detail(&s, "authid"), authid);
+        assert_eq!(detail(&s, "authrole"), "frontend");
+        assert_eq!(detail(&s, "authmethod"), "wampcra");
+        assert_eq!(detail(&s, "authprovider"), "static");
+        s.leave().await.expect("leave");
+    }
+    let before = router.wait_for_stats(|s| s.sessions == 1).await.sessions;
+    for (authid, secret) in [
+        ("peter", "secret124"),
+        ("paul", "secret123"),
+        ("nobody", "secret123"),
+    ] {
+        let r = connect(
+            &router,
+            "realm1",
+            ConnectOptions::default().with_wampcra(authid, secret),
+        )
+        .await;
+        assert_abort(r, "wamp.error.not_authorized");
+        assert_eq!(router.stats().sessions, before);
+    }
+    bystander_works(&joe).await;
+}
+
+#[tokio::test]
+async fn methods_not_offered_are_refused() {
+    let router = start().await;
+    let joe = bystander(&router).await;
+    let before = router.stats().sessions;
+    // Anonymous on a realm without it.
+    assert_abort(
+        connect(&router, "closed", ConnectOptions::default()).await,
+        "wamp.error.no_matching_auth_method",
+    );
+    // WAMP-CRA on a realm without CRA users.
+    assert_abort(
+        connect(
+            &router,
+            "closed",
+            ConnectOptions::default().with_wampcra("peter", "secret123"),
+        )
+        .await,
+        "wamp.error.no_matching_auth_method",
+    );
+    // A method nobody offers.
+    let options = ConnectOptions {
+        authid: Some("joe".into()),
+        authmethods: vec!["cryptosign".into()],
+        ..ConnectOptions::default()
+    };
+    assert_abort(
+        connect(&router, "realm1", options).await,
+        "wamp.error.no_matching_auth_method",
+    );
+    // Ticket without an authid is skipped: nothing else is offered.
+    let options = ConnectOptions {
+        authmethods: vec!["ticket".into()],
+        ..ConnectOptions::default()
+    };
+    assert_abort(
+        connect(&router, "closed", options).await,
+        "wamp.error.no_matching_auth_method",
+    );
+    // The client's preference order is walked: the first the realm allows wins.
+    let options = ConnectOptions {
+        authmethods: vec!["cryptosign".into(), "ticket".into(), "anonymous".into()],
+        ..ConnectOptions::default().with_ticket("joe", TICKET)
+    };
+    let s = connect(&router, "realm1", options).await.expect("ticket");
+    assert_eq!(detail(&s, "authmethod"), "ticket");
+    s.leave().await.expect("leave");
+    assert_eq!(
+        router
+            .wait_for_stats(|s| s.sessions == before)
+            .await
+            .sessions,
+        before
+    );
+    bystander_works(&joe).await;
+}
+
+#[tokio::test]
+async fn no_session_before_authentication_ends() {
+    let router = start().await;
+    let mut peer = test_support::raw_ws(&router.ws_url(), &["wamp.2.json"])
+        .await
+        .expect("connect");
+    let mut details = dict! {
+        "roles" => dict! {"caller" => Dict::new()},
+        "authmethods" => vec![Value::from("ticket")],
+        "authid" => "joe",
+    };
+    details.insert("authextra".into(), Value::Dict(Dict::new()));
+    peer.send(Message::Hello {
+        realm: "realm1".into(),
+        details,
+    })
+    .await
+    .expect("hello");
+    match peer.recv().await {
+        Some(Message::Challenge { method, .. }) => assert_eq!(method, "ticket"),
+        other => panic!("expected CHALLENGE, got {other:?}"),
+    }
+    assert_eq!(router.stats().sessions, 0);
+    // Anything but AUTHENTICATE now is a protocol violation; still no session.
+    peer.send(test_support::msg::call(1, "com.example.echo", vec![]))
+        .await
+        .expect("call");
+    match peer.recv().await {
+        Some(Message::Abort { reason, .. }) => assert_eq!(reason, "wamp.error.protocol_violation"),
+        other => panic!("expected ABORT, got {other:?}"),
+    }
+    assert_eq!(router.stats().sessions, 0);
+}
+
+fn not_authorized<T: std::fmt::Debug>(r: Result<T, Error>, what: &str) {
+    match r {
+        Err(e) => assert_eq!(e.uri(), Some("wamp.error.not_authorized"), "{what}: {e}"),
+        Ok(v) => panic!("{what}: expected not_authorized, got {v:?}"),
+    }
+}
+
+#[tokio::test]
+async fn roles_allow_and_deny_actions() {
+    let router = start().await;
+    let backend = bystander(&router).await;
+    for uri in ["com.example.api.get", "com.example.api.admin"] {
+        backend
+            .register_fn(uri, |_args, _kwargs| async {
+                Ok((vec![Value::from("ok")], Dict::new()))
+            })
+            .await
+            .expect("backend registers");
+    }
+    let mut backend_sub = backend
+        .subscribe("com.example.news")
+        .await
+        .expect("backend subscribes");
+    let frontend = connect(
+        &router,
+        "realm1",
+        ConnectOptions::default().with_wampcra("peter", "secret123"),
+    )
+    .await
+    .expect("frontend joins");
+    let public = connect(&router, "realm1", ConnectOptions::default())
+        .await
+        .expect("anonymous joins");
+    assert_eq!(detail(&public, "authrole"), "public");
+    assert_eq!(detail(&public, "authmethod"), "anonymous");
+
+    // frontend: call under com.example.api. (prefix), but not the exact admin URI.
+    let r = frontend
+        .call("com.example.api.get", vec![], Dict::new())
+        .await
+        .expect("allowed call");
+    assert_eq!(r.args, vec![Value::from("ok")]);
+    not_authorized(
+        frontend
+            .call("com.example.api.admin", vec![], Dict::new())
+            .await,
+        "exact deny",
+    );
+    not_authorized(
+        frontend.call("com.example.echo", vec![], Dict::new()).await,
+        "no permission",
+    );
+    not_authorized(frontend.register("com.example.api.mine").await, "register");
+    not_authorized(
+        frontend
+            .publish_with(
+                "com.example.news",
+                Payload::default(),
+                PublishOptions::new().acknowledge(true),
+            )
+            .await,
+        "publish",
+    );
+    let _news = frontend
+        .subscribe("com.example.news")
+        .await
+        .expect("exact subscribe");
+    not_authorized(
+        frontend.subscribe("com.example.newsflash").await,
+        "exact is exact",
+    );
+    // Meta procedures need a permission too.
+    frontend
+        .call("wamp.session.count", vec![], Dict::new())
+        .await
+        .expect("meta allowed");
+    not_authorized(
+        public.call("wamp.session.count", vec![], Dict::new()).await,
+        "meta denied",
+    );
+
+    // public: wildcard subscribe only.
+    let _w = public
+        .subscribe("com.example.news")
+        .await
+        .expect("wildcard subscribe");
+    not_authorized(
+        public.subscribe("com.example.news.x").await,
+        "wildcard counts components",
+    );
+    not_authorized(
+        public
+            .call("com.example.api.get", vec![], Dict::new())
+            .await,
+        "public call",
+    );
+    // An unacknowledged denied publish is dropped silently.
+    public
+        .publish("com.example.news", vec![Value::from("spoof")], Dict::new())
+        .await
+        .expect("queued");
+    backend
+        .publish_with(
+            "com.example.news",
+            Payload::from_args(vec![Value::from("real")]),
+            PublishOptions::new().exclude_me(false).acknowledge(true),
+        )
+        .await
+        .expect("publish");
+    let event = within("event", backend_sub.next()).await.expect("event");
+    assert_eq!(event.args, vec![Value::from("real")]);
+    assert_eq!(
+        event.publisher_authid(),
+        None,
+        "backend's permission does not disclose"
+    );
+    // frontend's permission on com.example.chat discloses the publisher.
+    let mut chat = backend
+        .subscribe("com.example.chat")
+        .await
+        .expect("subscribe");
+    frontend
+        .publish_with(
+            "com.example.chat",
+            Payload::from_args(vec![Value::from("hi")]),
+            PublishOptions::new().acknowledge(true),
+        )
+        .await
+        .expect("frontend publishes");
+    let event = within("chat event", chat.next()).await.expect("event");
+    assert_eq!(event.publisher_authid(), Some("peter"));
+    assert_eq!(event.publisher(), Some(frontend.id()));
+}
+
+#[tokio::test]
+async fn unanswered_challenge_times_out() {
+    let parsed = junction::Config::from_toml(&config_toml()).expect("config parses");
+    let router = TestRouter::start_with(move |c| {
+        c.realms = parsed.realms;
+        c.limits.auth_timeout_ms = 200;
+    })
+    .await;
+    let mut peer = test_support::raw_ws(&router.ws_url(), &["wamp.2.json"])
+        .await
+        .expect("connect");
+    let details = dict! {
+        "roles" => dict! {"caller" => Dict::new()},
+        "authmethods" => vec![Value::from("wampcra")],
+        "authid" => "peter",
+    };
+    peer.send(Message::Hello {
+        realm: "realm1".into(),
+        details,
+    })
+    .await
+    .expect("hello");
+    match peer.recv().await {
+        Some(Message::Challenge { method, extra }) => {
+            assert_eq!(method, "wampcra");
+            let challenge = extra
+                .get("challenge")
+                .and_then(Value::as_str)
+                .expect("challenge");
+            assert!(
+                challenge.contains(r#""authrole": "frontend""#),
+                "{challenge}"
+            );
+            assert!(!extra.contains_key("salt"), "peter is not salted");
+        }
+        other => panic!("expected CHALLENGE, got {other:?}"),
+    }
+    match peer.recv().await {
+        Some(Message::Abort {
+            reason, details, ..
+        }) => {
+            assert_eq!(reason, "wamp.error.not_authorized");
+            assert_eq!(
+                details.get("message").and_then(Value::as_str),
+                Some("authentication timed out")
+            );
+        }
+        other => panic!("expected ABORT, got {other:?}"),
+    }
+    assert!(peer.closed_within(std::time::Duration::from_secs(2)).await);
+    assert_eq!(router.stats().sessions, 0);
+}
