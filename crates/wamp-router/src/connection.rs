@@ -145,6 +145,12 @@ impl Link {
         };
         self.send(&Message::error(request_type, request, uri, payload));
     }
+
+    /// Answers a request with an ERROR and keeps the session going.
+    fn refuse(&self, request_type: MessageType, request: Id, uri: &str, message: &str) -> Flow {
+        self.error(request_type, request, uri, message);
+        Flow::Continue
+    }
 }
 
 impl Connection {
@@ -622,35 +628,32 @@ impl Connection {
                     Some(p) => match MatchPolicy::parse(p) {
                         Some(policy) => policy,
                         None => {
-                            self.link.error(
+                            return self.link.refuse(
                                 MessageType::Subscribe,
                                 request,
                                 uri_err::INVALID_ARGUMENT,
                                 &format!("unknown match policy '{p}'"),
                             );
-                            return Flow::Continue;
                         }
                     },
                 };
                 let get_retained =
                     options.get("get_retained").and_then(Value::as_bool) == Some(true);
                 if !is_valid_pattern(&topic, policy, j.realm.config.uri_rule) {
-                    self.link.error(
+                    return self.link.refuse(
                         MessageType::Subscribe,
                         request,
                         uri_err::INVALID_URI,
                         &format!("invalid topic URI '{topic}'"),
                     );
-                    return Flow::Continue;
                 }
                 if !allowed(&j.role, Action::Subscribe, &topic) {
-                    self.link.error(
+                    return self.link.refuse(
                         MessageType::Subscribe,
                         request,
                         uri_err::NOT_AUTHORIZED,
                         &format!("not authorized to subscribe to '{topic}'"),
                     );
-                    return Flow::Continue;
                 }
                 // SUBSCRIBED is queued under the table lock so it precedes any EVENT.
                 let mut broker = j.realm.broker.write();
@@ -704,32 +707,29 @@ impl Connection {
                 let options = match register_options(&options) {
                     Ok(options) => options,
                     Err(text) => {
-                        self.link.error(
+                        return self.link.refuse(
                             MessageType::Register,
                             request,
                             uri_err::INVALID_ARGUMENT,
                             &text,
                         );
-                        return Flow::Continue;
                     }
                 };
                 if !valid_registration_uri(&procedure, options.policy, j.realm.config.uri_rule) {
-                    self.link.error(
+                    return self.link.refuse(
                         MessageType::Register,
                         request,
                         uri_err::INVALID_URI,
                         &format!("invalid procedure URI '{procedure}'"),
                     );
-                    return Flow::Continue;
                 }
                 if !allowed(&j.role, Action::Register, &procedure) {
-                    self.link.error(
+                    return self.link.refuse(
                         MessageType::Register,
                         request,
                         uri_err::NOT_AUTHORIZED,
                         &format!("not authorized to register '{procedure}'"),
                     );
-                    return Flow::Continue;
                 }
                 let mut dealer = j.realm.dealer.lock();
                 let (uri, text) = match dealer.register(&procedure, &j.handle, options) {
@@ -801,22 +801,20 @@ impl Connection {
                     );
                 }
                 if !is_valid_uri(&procedure, j.realm.config.uri_rule) {
-                    self.link.error(
+                    return self.link.refuse(
                         MessageType::Call,
                         request,
                         uri_err::INVALID_URI,
                         &format!("invalid procedure URI '{procedure}'"),
                     );
-                    return Flow::Continue;
                 }
                 if !allowed(&j.role, Action::Call, &procedure) {
-                    self.link.error(
+                    return self.link.refuse(
                         MessageType::Call,
                         request,
                         uri_err::NOT_AUTHORIZED,
                         &format!("not authorized to call '{procedure}'"),
                     );
-                    return Flow::Continue;
                 }
                 if discloses(&j.role, &procedure, true) {
                     options.disclose_me = true;
