@@ -36,6 +36,10 @@
 //! salt = "..."
 //! iterations = 1000
 //! keylen = 32
+//!
+//! [[realm.auth.tls]]               # TLS client certificates (listener `tls.client_certs`)
+//! authid = "device-17"             # the certificate's subject CN (else first DNS name)
+//! role = "backend"
 //! ```
 
 use std::collections::HashMap;
@@ -115,6 +119,19 @@ pub struct AuthConfig {
     /// WAMP-CRA users.
     #[serde(default)]
     pub wampcra: Vec<CraConfig>,
+    /// TLS client-certificate principals.
+    #[serde(default)]
+    pub tls: Vec<TlsPrincipalConfig>,
+}
+
+/// A principal authenticated by its TLS client certificate.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TlsPrincipalConfig {
+    /// The authid: the certificate's subject CN (or its first DNS name without a CN).
+    pub authid: Spanned<String>,
+    /// The role it gets.
+    pub role: Spanned<String>,
 }
 
 /// Anonymous access.
@@ -274,6 +291,21 @@ pub fn validate(realm: &Realm, text: Option<&str>) -> Result<(), ConfigError> {
         }
     }
     let mut seen = Vec::new();
+    for t in &auth.tls {
+        let id = t.authid.get_ref();
+        if seen.contains(&id) {
+            return fail(
+                t.authid.span(),
+                format!("tls authid '{id}' is declared twice"),
+            );
+        }
+        if id.is_empty() {
+            return fail(t.authid.span(), "tls authid must not be empty".into());
+        }
+        seen.push(id);
+        role_known(&t.role)?;
+    }
+    let mut seen = Vec::new();
     for c in &auth.wampcra {
         let id = c.authid.get_ref();
         if seen.contains(&id) {
@@ -392,6 +424,11 @@ pub fn realm_auth(realm: &Realm) -> RealmAuth {
             })
             .collect(),
         roles,
+        tls: auth
+            .tls
+            .iter()
+            .map(|t| (t.authid.get_ref().clone(), t.role.get_ref().clone()))
+            .collect(),
     }
 }
 

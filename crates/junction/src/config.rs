@@ -15,6 +15,16 @@
 //! type = "unix"               # RawSocket over a Unix domain socket
 //! path = "/tmp/junction.sock"
 //!
+//! [[listener]]
+//! type = "websocket"          # wss:// (and rss:// on the same port)
+//! address = "0.0.0.0:8443"
+//! auth_methods = ["tls", "ticket"]  # default: every method the realm offers
+//! [listener.tls]
+//! cert = "server.pem"         # PEM chain; relative to this file's directory
+//! key = "server.key"
+//! client_ca = "clients-ca.pem"
+//! client_certs = "optional"   # none (default), optional or required
+//!
 //! [[realm]]
 //! name = "realm1"
 //! uri_check = "loose"         # or "strict"
@@ -90,18 +100,126 @@ pub enum Listener {
         /// Also accept RawSocket (first byte 0x7F) on this port.
         #[serde(default = "yes")]
         rawsocket: bool,
+        /// TLS (wss://, and rss:// on the same port).
+        #[serde(default)]
+        tls: Option<TlsConfig>,
+        /// Authentication methods allowed here; `None`: all the realm offers.
+        #[serde(default)]
+        auth_methods: Option<Vec<String>>,
     },
     /// RawSocket over TCP.
     Rawsocket {
         /// TCP address.
         address: SocketAddr,
+        /// TLS (rss://).
+        #[serde(default)]
+        tls: Option<TlsConfig>,
+        /// Authentication methods allowed here; `None`: all the realm offers.
+        #[serde(default)]
+        auth_methods: Option<Vec<String>>,
     },
     /// RawSocket over a Unix domain socket.
     Unix {
         /// Socket file path (replaced if it exists).
         path: PathBuf,
+        /// Authentication methods allowed here; `None`: all the realm offers.
+        #[serde(default)]
+        auth_methods: Option<Vec<String>>,
     },
 }
+
+impl Listener {
+    /// A plain WebSocket listener (RawSocket on the same port), every auth method.
+    pub fn websocket(address: SocketAddr, path: impl Into<String>) -> Listener {
+        Listener::Websocket {
+            address,
+            path: path.into(),
+            rawsocket: true,
+            tls: None,
+            auth_methods: None,
+        }
+    }
+
+    /// A plain RawSocket-over-TCP listener, every auth method.
+    pub fn rawsocket(address: SocketAddr) -> Listener {
+        Listener::Rawsocket {
+            address,
+            tls: None,
+            auth_methods: None,
+        }
+    }
+
+    /// A Unix socket listener, every auth method.
+    pub fn unix(path: impl Into<PathBuf>) -> Listener {
+        Listener::Unix {
+            path: path.into(),
+            auth_methods: None,
+        }
+    }
+
+    /// The listener's TLS settings, if it uses TLS.
+    pub fn tls(&self) -> Option<&TlsConfig> {
+        match self {
+            Listener::Websocket { tls, .. } | Listener::Rawsocket { tls, .. } => tls.as_ref(),
+            Listener::Unix { .. } => None,
+        }
+    }
+
+    fn tls_mut(&mut self) -> Option<&mut TlsConfig> {
+        match self {
+            Listener::Websocket { tls, .. } | Listener::Rawsocket { tls, .. } => tls.as_mut(),
+            Listener::Unix { .. } => None,
+        }
+    }
+
+    /// The authentication methods allowed on this listener (`None`: all).
+    pub fn auth_methods(&self) -> Option<&[String]> {
+        match self {
+            Listener::Websocket { auth_methods, .. }
+            | Listener::Rawsocket { auth_methods, .. }
+            | Listener::Unix { auth_methods, .. } => auth_methods.as_deref(),
+        }
+    }
+}
+
+/// A listener's `tls` table.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// The server's certificate chain (PEM), leaf first.
+    pub cert: PathBuf,
+    /// The server's private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+    /// CA certificates (PEM) that client certificates are checked against.
+    #[serde(default)]
+    pub client_ca: Option<PathBuf>,
+    /// Whether clients present certificates.
+    #[serde(default)]
+    pub client_certs: ClientCerts,
+}
+
+/// Whether a TLS listener asks for client certificates.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientCerts {
+    /// No client certificates.
+    #[default]
+    None,
+    /// Asked for; a client without one still connects (a presented one must verify).
+    Optional,
+    /// A verified client certificate is required for the TLS handshake to succeed.
+    Required,
+}
+
+/// The authentication methods a listener's `auth_methods` may name.
+pub const AUTH_METHODS: &[&str] = &[
+    "anonymous",
+    "ticket",
+    "wampcra",
+    "tls",
+    "cryptosign",
+    "wamp-scram",
+];
 
 /// A realm.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -254,13 +372,12 @@ impl Default for Runtime {
 }
 
 fn default_listeners() -> Vec<Listener> {
-    vec![Listener::Websocket {
-        address: DEFAULT_ADDRESS
+    vec![Listener::websocket(
+        DEFAULT_ADDRESS
             .parse()
             .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 8080))),
-        path: default_path(),
-        rawsocket: true,
-    }]
+        default_path(),
+    )]
 }
 
 fn default_realms() -> Vec<Realm> {
@@ -333,7 +450,8 @@ impl Config {
             path: path.to_owned(),
             source,
         })?;
-        Config::from_toml(&text).map_err(|e| match e {
+        let dir = path.parent().unwrap_or(Path::new(""));
+        Config::parse(&text, Some(dir)).map_err(|e| match e {
             ConfigError::Parse { message, .. } => ConfigError::Parse {
                 path: path.to_owned(),
                 message,
@@ -345,17 +463,78 @@ impl Config {
         })
     }
 
-    /// Parses and validates TOML text.
+    /// Parses and validates TOML text (relative TLS paths are taken as they are).
     pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
-        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+        Config::parse(text, None)
+    }
+
+    /// Parses and validates TOML text; relative TLS file paths are resolved against
+    /// `dir` (the config file's directory).
+    fn parse(text: &str, dir: Option<&Path>) -> Result<Config, ConfigError> {
+        let mut config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
             path: PathBuf::new(),
             message: e.to_string(),
         })?;
+        if let Some(dir) = dir {
+            for tls in config.listeners.iter_mut().filter_map(Listener::tls_mut) {
+                for path in [&mut tls.cert, &mut tls.key]
+                    .into_iter()
+                    .chain(tls.client_ca.as_mut())
+                {
+                    if path.is_relative() {
+                        *path = dir.join(&*path);
+                    }
+                }
+            }
+        }
         for realm in &config.realms {
             crate::auth_config::validate(realm, Some(text))?;
         }
+        config.validate_listeners(Some(text))?;
         config.validate()?;
         Ok(config)
+    }
+
+    /// Checks the listeners' `auth_methods` and `tls` tables (reading the PEM
+    /// files); `text` (the file) lets errors name the line.
+    fn validate_listeners(&self, text: Option<&str>) -> Result<(), ConfigError> {
+        for (index, listener) in self.listeners.iter().enumerate() {
+            let fail = |key: &str, field: Option<&str>, what: String| {
+                let line = text
+                    .and_then(|t| listener_line(t, index, key, field))
+                    .map(|n| format!("line {n}: "))
+                    .unwrap_or_default();
+                Err(ConfigError::Invalid(format!(
+                    "{line}listener {}: {what}",
+                    index + 1
+                )))
+            };
+            if let Some(methods) = listener.auth_methods() {
+                if let Some(bad) = methods.iter().find(|m| !AUTH_METHODS.contains(&m.as_str())) {
+                    return fail(
+                        "auth_methods",
+                        None,
+                        format!(
+                            "auth_methods: unknown method '{bad}' (known: {})",
+                            AUTH_METHODS.join(", ")
+                        ),
+                    );
+                }
+                if methods.is_empty() {
+                    return fail(
+                        "auth_methods",
+                        None,
+                        "auth_methods: empty (leave it out to allow every method)".into(),
+                    );
+                }
+            }
+            if let Some(tls) = listener.tls() {
+                if let Err(e) = crate::tls::server_config(tls) {
+                    return fail("tls", Some(e.key), e.to_string());
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Checks values the schema cannot.
@@ -408,6 +587,7 @@ impl Config {
                 "limits: outbox_max_messages, calls_per_caller, calls_per_callee and auth_timeout_ms must be at least 1, and outbox_max_bytes at least max_message_size".into(),
             ));
         }
+        self.validate_listeners(None)?;
         for l in &self.listeners {
             if let Listener::Websocket { path, .. } = l {
                 if !path.starts_with('/') {
@@ -462,6 +642,51 @@ impl Config {
             auth_timeout: std::time::Duration::from_millis(self.limits.auth_timeout_ms),
         }
     }
+}
+
+/// The line of `key` (or, inside the `tls` table, of `field`) in the `index`-th
+/// `[[listener]]` table of `text`; the table's own line when the key is not there.
+fn listener_line(text: &str, index: usize, key: &str, field: Option<&str>) -> Option<usize> {
+    let starts_with_key = |line: &str, key: &str| {
+        line.strip_prefix(key)
+            .is_some_and(|rest| rest.trim_start().starts_with('='))
+    };
+    let mut seen = 0;
+    let mut current = false;
+    let mut header = None;
+    let mut in_tls = false;
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.starts_with('[') {
+            if line.starts_with("[[listener]]") {
+                current = seen == index;
+                seen += 1;
+                in_tls = false;
+                if current {
+                    header = Some(n + 1);
+                }
+            } else if current && line.starts_with("[listener.tls]") {
+                in_tls = true;
+                if field.is_none() && key == "tls" {
+                    return Some(n + 1);
+                }
+            } else {
+                current = false;
+            }
+            continue;
+        }
+        if !current {
+            continue;
+        }
+        match field {
+            Some(field) if in_tls && starts_with_key(line, field) => return Some(n + 1),
+            // An inline table: `tls = { cert = ..., ... }`.
+            Some(_) if !in_tls && starts_with_key(line, key) => return Some(n + 1),
+            None if !in_tls && starts_with_key(line, key) => return Some(n + 1),
+            _ => {}
+        }
+    }
+    header
 }
 
 #[cfg(test)]

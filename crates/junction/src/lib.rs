@@ -6,6 +6,7 @@ pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod server;
+pub mod tls;
 pub mod transport;
 
 pub use config::Config;

@@ -113,23 +113,17 @@ fn build_config(args: &ServeArgs) -> anyhow::Result<Config> {
         config.listeners = args
             .listen
             .iter()
-            .map(|address| Listener::Websocket {
-                address: *address,
-                path: args.path.clone(),
-                rawsocket: true,
-            })
+            .map(|address| Listener::websocket(*address, args.path.clone()))
             .collect();
     }
     config.listeners.extend(
         args.rawsocket
             .iter()
-            .map(|address| Listener::Rawsocket { address: *address }),
+            .map(|address| Listener::rawsocket(*address)),
     );
-    config.listeners.extend(
-        args.unix
-            .iter()
-            .map(|path| Listener::Unix { path: path.clone() }),
-    );
+    config
+        .listeners
+        .extend(args.unix.iter().map(|path| Listener::unix(path.clone())));
     if !args.realm.is_empty() {
         config.realms = args.realm.iter().map(Realm::named).collect();
     }
@@ -195,6 +189,14 @@ fn announce(server: &Server, config: &Config) {
     }
     for addr in &endpoints.rawsocket {
         println!("  RawSocket  rs://{addr}");
+    }
+    for (addr, path) in &endpoints.secure_websocket {
+        println!(
+            "  WebSocket  wss://{addr}{path}  (TLS; json, msgpack, cbor; rss:// on the same port)"
+        );
+    }
+    for addr in &endpoints.secure_rawsocket {
+        println!("  RawSocket  rss://{addr}  (TLS)");
     }
     for path in &endpoints.unix {
         println!("  RawSocket  unix://{}", path.display());

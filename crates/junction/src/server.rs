@@ -6,13 +6,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use tokio::io::{AsyncBufReadExt as _, AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream, UnixListener};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use wamp_router::Router;
+use tokio_rustls::TlsAcceptor;
+use wamp_router::{Router, TransportInfo};
 
 use crate::config::{Config, Listener};
-use crate::transport::{self, rawsocket, websocket};
+use crate::transport::{self, rawsocket, websocket, ReadReady};
 
 /// Where a running server listens.
 #[derive(Clone, Debug, Default)]
@@ -23,6 +25,11 @@ pub struct Endpoints {
     pub rawsocket: Vec<SocketAddr>,
     /// Unix socket paths.
     pub unix: Vec<PathBuf>,
+    /// WebSocket-over-TLS listeners (address, path): `wss://`; RawSocket over TLS
+    /// is accepted there too when enabled.
+    pub secure_websocket: Vec<(SocketAddr, String)>,
+    /// RawSocket-over-TLS-only listeners: `rss://`.
+    pub secure_rawsocket: Vec<SocketAddr>,
 }
 
 /// A running router with its listeners.
@@ -61,35 +68,54 @@ impl Server {
         let mut endpoints = Endpoints::default();
         let mut accept_loops = Vec::new();
         for listener in &config.listeners {
+            let auth_methods: Option<Arc<[String]>> = listener.auth_methods().map(Arc::from);
+            let tls = match listener.tls() {
+                Some(tls) => Some(TlsAcceptor::from(
+                    crate::tls::server_config(tls).map_err(|e| anyhow::anyhow!("{e}"))?,
+                )),
+                None => None,
+            };
             match listener {
                 Listener::Websocket {
                     address,
                     path,
                     rawsocket,
+                    ..
                 } => {
                     let tcp = TcpListener::bind(address)
                         .await
                         .with_context(|| format!("cannot listen on {address}"))?;
                     let local = tcp.local_addr()?;
-                    endpoints.websocket.push((local, path.clone()));
+                    if tls.is_some() {
+                        endpoints.secure_websocket.push((local, path.clone()));
+                    } else {
+                        endpoints.websocket.push((local, path.clone()));
+                    }
                     let mode = TcpMode::WebSocket {
                         path: path.clone(),
                         rawsocket: *rawsocket,
                     };
-                    accept_loops.push(tokio::spawn(accept_tcp(tcp, mode, shared.clone())));
+                    let listen = Arc::new(ListenerOptions { tls, auth_methods });
+                    accept_loops.push(tokio::spawn(accept_tcp(tcp, mode, listen, shared.clone())));
                 }
-                Listener::Rawsocket { address } => {
+                Listener::Rawsocket { address, .. } => {
                     let tcp = TcpListener::bind(address)
                         .await
                         .with_context(|| format!("cannot listen on {address}"))?;
-                    endpoints.rawsocket.push(tcp.local_addr()?);
+                    if tls.is_some() {
+                        endpoints.secure_rawsocket.push(tcp.local_addr()?);
+                    } else {
+                        endpoints.rawsocket.push(tcp.local_addr()?);
+                    }
+                    let listen = Arc::new(ListenerOptions { tls, auth_methods });
                     accept_loops.push(tokio::spawn(accept_tcp(
                         tcp,
                         TcpMode::RawSocket,
+                        listen,
                         shared.clone(),
                     )));
                 }
-                Listener::Unix { path } => {
+                Listener::Unix { path, .. } => {
                     if path.exists() {
                         std::fs::remove_file(path).with_context(|| {
                             format!("cannot replace the old socket file {}", path.display())
@@ -98,7 +124,11 @@ impl Server {
                     let unix = UnixListener::bind(path)
                         .with_context(|| format!("cannot listen on {}", path.display()))?;
                     endpoints.unix.push(path.clone());
-                    accept_loops.push(tokio::spawn(accept_unix(unix, shared.clone())));
+                    accept_loops.push(tokio::spawn(accept_unix(
+                        unix,
+                        auth_methods,
+                        shared.clone(),
+                    )));
                 }
             }
         }
@@ -171,12 +201,47 @@ enum TcpMode {
     RawSocket,
 }
 
-async fn accept_tcp(listener: TcpListener, mode: TcpMode, shared: Shared) {
+/// What a TCP listener adds to its connections: TLS, and which auth methods.
+struct ListenerOptions {
+    tls: Option<TlsAcceptor>,
+    auth_methods: Option<Arc<[String]>>,
+}
+
+/// How long a client has to complete the TLS handshake.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a new connection has to send its first byte (WebSocket or RawSocket?).
+const FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(10);
+
+async fn accept_tcp(
+    listener: TcpListener,
+    mode: TcpMode,
+    listen: Arc<ListenerOptions>,
+    shared: Shared,
+) {
     loop {
         match listener.accept().await {
             Ok((stream, peer)) => {
                 let _ = stream.set_nodelay(true);
-                tokio::spawn(serve_tcp(stream, peer, mode.clone(), shared.clone()));
+                let info = TransportInfo {
+                    peer: Some(peer),
+                    auth_methods: listen.auth_methods.clone(),
+                    ..TransportInfo::default()
+                };
+                match &listen.tls {
+                    None => {
+                        tokio::spawn(serve_tcp(stream, mode.clone(), info, shared.clone()));
+                    }
+                    Some(acceptor) => {
+                        tokio::spawn(serve_tls(
+                            stream,
+                            acceptor.clone(),
+                            mode.clone(),
+                            info,
+                            shared.clone(),
+                        ));
+                    }
+                }
             }
             Err(e) => {
                 // Out of file descriptors and the like: back off instead of spinning.
@@ -187,11 +252,15 @@ async fn accept_tcp(listener: TcpListener, mode: TcpMode, shared: Shared) {
     }
 }
 
-async fn accept_unix(listener: UnixListener, shared: Shared) {
+async fn accept_unix(listener: UnixListener, auth_methods: Option<Arc<[String]>>, shared: Shared) {
     loop {
         match listener.accept().await {
             Ok((mut stream, _)) => {
                 let shared = shared.clone();
+                let info = TransportInfo {
+                    auth_methods: auth_methods.clone(),
+                    ..TransportInfo::default()
+                };
                 tokio::spawn(async move {
                     let _live = shared.live.clone();
                     match rawsocket::handshake(&mut stream, shared.max_message_size).await {
@@ -204,6 +273,7 @@ async fn accept_unix(listener: UnixListener, shared: Shared) {
                                 peer_max,
                                 io,
                                 shared.shutdown,
+                                info,
                             )
                             .await;
                         }
@@ -219,29 +289,95 @@ async fn accept_unix(listener: UnixListener, shared: Shared) {
     }
 }
 
-async fn serve_tcp(mut stream: TcpStream, peer: SocketAddr, mode: TcpMode, shared: Shared) {
+async fn serve_tcp(stream: TcpStream, mode: TcpMode, info: TransportInfo, shared: Shared) {
     let _live = shared.live.clone();
     let is_rawsocket = match &mode {
         TcpMode::RawSocket => true,
         TcpMode::WebSocket { rawsocket, .. } => {
             let mut first = [0u8; 1];
-            let peeked =
-                tokio::time::timeout(Duration::from_secs(10), stream.peek(&mut first)).await;
+            let peeked = tokio::time::timeout(FIRST_BYTE_TIMEOUT, stream.peek(&mut first)).await;
             match peeked {
                 Ok(Ok(1)) => *rawsocket && first[0] == wamp_proto::rawsocket::MAGIC,
                 _ => return,
             }
         }
     };
+    serve_stream(stream, is_rawsocket, mode, info, shared).await;
+}
+
+/// A connection to a TLS listener: the handshake (bounded in time; a failure
+/// only ends this connection), then the same as [`serve_tcp`].
+async fn serve_tls(
+    stream: TcpStream,
+    acceptor: TlsAcceptor,
+    mode: TcpMode,
+    mut info: TransportInfo,
+    shared: Shared,
+) {
+    let _live = shared.live.clone();
+    let peer = info.peer;
+    let mut stream =
+        match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+            Ok(Ok(stream)) => stream,
+            Ok(Err(e)) => {
+                tracing::debug!(?peer, error = %e, "TLS handshake failed");
+                return;
+            }
+            Err(_) => {
+                tracing::debug!(?peer, "TLS handshake timed out");
+                return;
+            }
+        };
+    info.tls = true;
+    info.client_cert_id = stream
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|certs| certs.first())
+        .and_then(|cert| crate::tls::cert_identity(cert));
+    let is_rawsocket = match &mode {
+        TcpMode::RawSocket => true,
+        TcpMode::WebSocket { rawsocket, .. } => {
+            // Look at the first byte without taking it: it stays in rustls' buffer.
+            let first = tokio::time::timeout(FIRST_BYTE_TIMEOUT, stream.fill_buf()).await;
+            match first {
+                Ok(Ok([first, ..])) => *rawsocket && *first == wamp_proto::rawsocket::MAGIC,
+                _ => return,
+            }
+        }
+    };
+    serve_stream(stream, is_rawsocket, mode, info, shared).await;
+}
+
+/// Runs the RawSocket or WebSocket handshake on an accepted stream, then the
+/// connection.
+async fn serve_stream<S>(
+    mut stream: S,
+    is_rawsocket: bool,
+    mode: TcpMode,
+    info: TransportInfo,
+    shared: Shared,
+) where
+    S: ReadReady + AsyncRead + AsyncWrite + Unpin + Send + Sync,
+{
+    let peer = info.peer;
     if is_rawsocket {
         match rawsocket::handshake(&mut stream, shared.max_message_size).await {
             Ok(n) => {
-                tracing::debug!(%peer, serializer = %n.serializer, "RawSocket connection");
+                tracing::debug!(?peer, serializer = %n.serializer, tls = info.tls, "RawSocket connection");
                 let io = rawsocket::RawSocketIo::new(stream, shared.max_message_size);
                 let peer_max = n.peer_max_len.min(shared.max_message_size);
-                transport::drive(shared.router, n.serializer, peer_max, io, shared.shutdown).await;
+                transport::drive(
+                    shared.router,
+                    n.serializer,
+                    peer_max,
+                    io,
+                    shared.shutdown,
+                    info,
+                )
+                .await;
             }
-            Err(e) => tracing::debug!(%peer, error = %e, "RawSocket refused"),
+            Err(e) => tracing::debug!(?peer, error = %e, "RawSocket refused"),
         }
         return;
     }
@@ -250,7 +386,7 @@ async fn serve_tcp(mut stream: TcpStream, peer: SocketAddr, mode: TcpMode, share
     };
     match websocket::accept(stream, &path).await {
         Ok((stream, serializer)) => {
-            tracing::debug!(%peer, %serializer, "WebSocket connection");
+            tracing::debug!(?peer, %serializer, tls = info.tls, "WebSocket connection");
             let io = websocket::WebSocketIo::new(stream, serializer, shared.max_message_size);
             transport::drive(
                 shared.router,
@@ -258,9 +394,10 @@ async fn serve_tcp(mut stream: TcpStream, peer: SocketAddr, mode: TcpMode, share
                 shared.max_message_size,
                 io,
                 shared.shutdown,
+                info,
             )
             .await;
         }
-        Err(e) => tracing::debug!(%peer, error = %e, "WebSocket handshake failed"),
+        Err(e) => tracing::debug!(?peer, error = %e, "WebSocket handshake failed"),
     }
 }

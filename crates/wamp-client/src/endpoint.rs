@@ -7,12 +7,11 @@ use crate::error::Error;
 /// A parsed router address.
 ///
 /// * `ws://host[:port][/path]`: WebSocket (port 80 by default), the subprotocol names
-///   the serializer.
-/// * `rs://host:port`: RawSocket over TCP.
+///   the serializer; `wss://` (port 443 by default) over TLS.
+/// * `rs://host:port`: RawSocket over TCP; `rss://host:port` over TLS.
 /// * `unix:///path/to/socket`: RawSocket over a Unix domain socket.
 ///
-/// IPv6 hosts are written in brackets: `ws://[::1]:8080/ws`. TLS (`wss://`, `rss://`)
-/// is not supported yet.
+/// IPv6 hosts are written in brackets: `ws://[::1]:8080/ws`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Endpoint {
     /// WebSocket over TCP.
@@ -23,6 +22,8 @@ pub enum Endpoint {
         host: String,
         /// TCP port.
         port: u16,
+        /// Over TLS (`wss://`).
+        tls: bool,
     },
     /// RawSocket over TCP.
     RawSocketTcp {
@@ -30,6 +31,8 @@ pub enum Endpoint {
         host: String,
         /// TCP port.
         port: u16,
+        /// Over TLS (`rss://`).
+        tls: bool,
     },
     /// RawSocket over a Unix domain socket.
     RawSocketUnix {
@@ -46,25 +49,30 @@ impl Endpoint {
             .split_once("://")
             .ok_or_else(|| invalid("expected scheme://"))?;
         match scheme.to_ascii_lowercase().as_str() {
-            "ws" => {
+            scheme @ ("ws" | "wss") => {
+                let tls = scheme == "wss";
                 let (authority, _path) = match rest.find(['/', '?', '#']) {
                     Some(i) => rest.split_at(i),
                     None => (rest, ""),
                 };
-                let (host, port) = split_host_port(authority, Some(80)).map_err(|e| invalid(&e))?;
+                let default_port = if tls { 443 } else { 80 };
+                let (host, port) =
+                    split_host_port(authority, Some(default_port)).map_err(|e| invalid(&e))?;
                 Ok(Endpoint::WebSocket {
                     url: url.to_owned(),
                     host,
                     port,
+                    tls,
                 })
             }
-            "rs" | "rawsocket" | "tcp" => {
+            scheme @ ("rs" | "rawsocket" | "tcp" | "rss") => {
+                let tls = scheme == "rss";
                 let authority = rest.strip_suffix('/').unwrap_or(rest);
                 if authority.contains(['/', '?', '#']) {
                     return Err(invalid("a RawSocket URL has no path"));
                 }
                 let (host, port) = split_host_port(authority, None).map_err(|e| invalid(&e))?;
-                Ok(Endpoint::RawSocketTcp { host, port })
+                Ok(Endpoint::RawSocketTcp { host, port, tls })
             }
             "unix" => {
                 if rest.is_empty() {
@@ -74,7 +82,6 @@ impl Endpoint {
                     path: PathBuf::from(rest),
                 })
             }
-            "wss" | "rss" => Err(invalid("TLS is not supported yet")),
             other => Err(invalid(&format!("unsupported scheme {other:?}"))),
         }
     }
@@ -126,6 +133,7 @@ mod tests {
             url: url.into(),
             host: host.into(),
             port,
+            tls: false,
         }
     }
 
@@ -139,6 +147,16 @@ mod tests {
         assert_eq!(Endpoint::parse(u).ok(), Some(ws(u, "::1", 9000)));
         let u = "WS://example.org/";
         assert_eq!(Endpoint::parse(u).ok(), Some(ws(u, "example.org", 80)));
+        let u = "wss://example.org/ws";
+        assert_eq!(
+            Endpoint::parse(u).ok(),
+            Some(Endpoint::WebSocket {
+                url: u.into(),
+                host: "example.org".into(),
+                port: 443,
+                tls: true
+            })
+        );
     }
 
     #[test]
@@ -147,14 +165,24 @@ mod tests {
             Endpoint::parse("rs://127.0.0.1:8081").ok(),
             Some(Endpoint::RawSocketTcp {
                 host: "127.0.0.1".into(),
-                port: 8081
+                port: 8081,
+                tls: false
             })
         );
         assert_eq!(
             Endpoint::parse("rs://[::1]:8081/").ok(),
             Some(Endpoint::RawSocketTcp {
                 host: "::1".into(),
-                port: 8081
+                port: 8081,
+                tls: false
+            })
+        );
+        assert_eq!(
+            Endpoint::parse("rss://localhost:8443").ok(),
+            Some(Endpoint::RawSocketTcp {
+                host: "localhost".into(),
+                port: 8443,
+                tls: true
             })
         );
         assert_eq!(
@@ -171,8 +199,7 @@ mod tests {
             "",
             "127.0.0.1:8080",
             "http://127.0.0.1:8080",
-            "wss://127.0.0.1:8080/ws",
-            "rss://127.0.0.1:8080",
+            "rss://127.0.0.1",
             "rs://127.0.0.1",
             "rs://127.0.0.1:0",
             "rs://127.0.0.1:70000",

@@ -39,6 +39,10 @@ pub enum Error {
     /// status, a subprotocol the client did not ask for.
     #[error("handshake failed: {0}")]
     Handshake(String),
+    /// TLS: a certificate or key file that cannot be used, or a failed TLS
+    /// handshake (e.g. the router's certificate is not trusted or not for this host).
+    #[error("TLS: {0}")]
+    Tls(String),
     /// The router sent something the protocol does not allow.
     #[error("protocol error: {0}")]
     Protocol(String),

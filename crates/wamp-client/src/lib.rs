@@ -83,6 +83,7 @@ mod pubsub;
 mod rpc;
 mod session;
 mod state;
+mod tls;
 mod transport;
 
 pub use call::{CallEvent, CallOptions, CallStream, CancelMode, ProgressiveCall};
@@ -98,6 +99,7 @@ pub use session::{
     ConnectOptions, Secret, Session, CALLEE_FEATURES, CALLER_FEATURES, LEAVE_TIMEOUT,
     PUBLISHER_FEATURES, SUBSCRIBER_FEATURES,
 };
+pub use tls::TlsOptions;
 
 pub use wamp_proto;
 pub use wamp_proto::{dict, Dict, Message, MessageType, Payload, Serializer, Value};

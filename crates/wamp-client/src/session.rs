@@ -99,6 +99,10 @@ pub struct ConnectOptions {
     /// WAMP-CRA the key is derived from it with the CHALLENGE's parameters). See
     /// [`with_wampcra`](Self::with_wampcra).
     pub wampcra_secret: Option<Secret>,
+    /// TLS settings for `wss://` and `rss://`: extra trusted CAs, a client
+    /// certificate. See [`with_tls_ca_pem`](Self::with_tls_ca_pem) and
+    /// [`with_tls_client_cert_pem`](Self::with_tls_client_cert_pem).
+    pub tls: crate::tls::TlsOptions,
 }
 
 /// A secret (ticket or WAMP-CRA secret): its `Debug` form does not show it.
@@ -137,6 +141,7 @@ impl Default for ConnectOptions {
             hello_details: Dict::new(),
             ticket: None,
             wampcra_secret: None,
+            tls: crate::tls::TlsOptions::default(),
         }
     }
 }
@@ -195,6 +200,53 @@ impl ConnectOptions {
         self.authid = Some(authid.into());
         self.authmethods = vec!["wampcra".to_owned()];
         self.wampcra_secret = Some(Secret::new(secret));
+        self
+    }
+
+    /// Trusts the CA certificates in `pem` (besides the built-in roots) for the
+    /// router's certificate on `wss://` and `rss://`.
+    pub fn with_tls_ca_pem(mut self, pem: impl AsRef<[u8]>) -> Result<Self, Error> {
+        let certs = crate::tls::parse_certs(pem.as_ref(), "CA")?;
+        self.tls.extra_roots.extend(certs);
+        Ok(self)
+    }
+
+    /// [`with_tls_ca_pem`](Self::with_tls_ca_pem) with the PEM read from a file.
+    pub fn with_tls_ca_file(self, path: impl AsRef<std::path::Path>) -> Result<Self, Error> {
+        let pem = crate::tls::read(path.as_ref())?;
+        self.with_tls_ca_pem(pem)
+    }
+
+    /// Presents this client certificate chain (PEM, leaf first) and private key
+    /// (PEM) when a TLS router asks for one.
+    pub fn with_tls_client_cert_pem(
+        mut self,
+        cert_pem: impl AsRef<[u8]>,
+        key_pem: impl AsRef<[u8]>,
+    ) -> Result<Self, Error> {
+        self.tls
+            .set_client_identity(cert_pem.as_ref(), key_pem.as_ref())?;
+        Ok(self)
+    }
+
+    /// [`with_tls_client_cert_pem`](Self::with_tls_client_cert_pem) with the PEM
+    /// read from files.
+    pub fn with_tls_client_cert_files(
+        self,
+        cert: impl AsRef<std::path::Path>,
+        key: impl AsRef<std::path::Path>,
+    ) -> Result<Self, Error> {
+        let cert = crate::tls::read(cert.as_ref())?;
+        let key = crate::tls::read(key.as_ref())?;
+        self.with_tls_client_cert_pem(cert, key)
+    }
+
+    /// TLS client-certificate authentication: puts `tls` first in `authmethods`
+    /// (the router takes the authid from the certificate). Needs a client
+    /// certificate ([`with_tls_client_cert_pem`](Self::with_tls_client_cert_pem)).
+    pub fn with_tls_auth(mut self) -> Self {
+        self.authmethods.retain(|m| m != "tls");
+        self.authmethods.insert(0, "tls".to_owned());
         self
     }
 
@@ -1403,7 +1455,8 @@ async fn join(
     options: &ConnectOptions,
 ) -> Result<(Connection, u64, Dict), Error> {
     let serializer = options.serializer;
-    let mut connection = transport::connect(endpoint, serializer, options.max_message_size).await?;
+    let mut connection =
+        transport::connect(endpoint, serializer, options.max_message_size, &options.tls).await?;
     async fn send(
         connection: &mut Connection,
         serializer: Serializer,

@@ -22,10 +22,11 @@ use wamp_proto::Serializer;
 
 use crate::endpoint::Endpoint;
 use crate::error::Error;
+use crate::tls::{ClientStream, TlsOptions};
 
 type BoxedRead = Box<dyn AsyncRead + Send + Unpin>;
 type BoxedWrite = Box<dyn AsyncWrite + Send + Unpin>;
-type Ws = WebSocketStream<TcpStream>;
+type Ws = WebSocketStream<ClientStream>;
 
 /// What the read half delivers.
 #[derive(Debug)]
@@ -60,12 +61,23 @@ pub(crate) async fn connect(
     endpoint: &Endpoint,
     serializer: Serializer,
     max_message_size: usize,
+    tls: &TlsOptions,
 ) -> Result<Connection, Error> {
     match endpoint {
-        Endpoint::WebSocket { url, host, port } => {
+        Endpoint::WebSocket {
+            url,
+            host,
+            port,
+            tls: secure,
+        } => {
             let tcp = TcpStream::connect((host.as_str(), *port)).await?;
             tcp.set_nodelay(true)?;
-            let ws = websocket_handshake(tcp, url, serializer, max_message_size).await?;
+            let stream = if *secure {
+                tls.connect(host, tcp).await?
+            } else {
+                ClientStream::Plain(tcp)
+            };
+            let ws = websocket_handshake(stream, url, serializer, max_message_size).await?;
             let (sink, stream) = ws.split();
             Ok(Connection {
                 reader: ReadHalf::Ws(stream),
@@ -76,11 +88,21 @@ pub(crate) async fn connect(
                 max_send: None,
             })
         }
-        Endpoint::RawSocketTcp { host, port } => {
+        Endpoint::RawSocketTcp {
+            host,
+            port,
+            tls: secure,
+        } => {
             let tcp = TcpStream::connect((host.as_str(), *port)).await?;
             tcp.set_nodelay(true)?;
-            let (r, w) = tcp.into_split();
-            rawsocket_handshake(Box::new(r), Box::new(w), serializer, max_message_size).await
+            if *secure {
+                let stream = tls.connect(host, tcp).await?;
+                let (r, w) = tokio::io::split(stream);
+                rawsocket_handshake(Box::new(r), Box::new(w), serializer, max_message_size).await
+            } else {
+                let (r, w) = tcp.into_split();
+                rawsocket_handshake(Box::new(r), Box::new(w), serializer, max_message_size).await
+            }
         }
         #[cfg(unix)]
         Endpoint::RawSocketUnix { path } => {
@@ -96,7 +118,7 @@ pub(crate) async fn connect(
 }
 
 async fn websocket_handshake(
-    tcp: TcpStream,
+    tcp: ClientStream,
     url: &str,
     serializer: Serializer,
     max_message_size: usize,

@@ -241,6 +241,9 @@ pub struct RealmAuth {
     pub wampcra: HashMap<String, CraUser>,
     /// Roles by name. `None`: no authorization (everything allowed for everyone).
     pub roles: Option<HashMap<String, Arc<Role>>>,
+    /// TLS client-certificate principals: authid (certificate CN) → role (the
+    /// method is offered when non-empty, on connections with a verified certificate).
+    pub tls: HashMap<String, String>,
 }
 
 impl Default for RealmAuth {
@@ -251,6 +254,7 @@ impl Default for RealmAuth {
             ticket: HashMap::new(),
             wampcra: HashMap::new(),
             roles: None,
+            tls: HashMap::new(),
         }
     }
 }
@@ -274,6 +278,7 @@ impl RealmAuth {
             "anonymous" => self.anonymous.is_some(),
             "ticket" => !self.ticket.is_empty(),
             "wampcra" => !self.wampcra.is_empty(),
+            "tls" => !self.tls.is_empty(),
             _ => false,
         }
     }

@@ -24,6 +24,7 @@ use crate::outbox::Outbox;
 use crate::procedures;
 use crate::realm::Realm;
 use crate::session::{PeerFeatures, SessionHandle};
+use crate::transport::TransportInfo;
 use crate::{CallLimits, IdSet, Router};
 
 /// A CALL refused because its callee has as many invocations in flight as it accepts
@@ -107,6 +108,7 @@ pub struct Connection {
     router: Arc<Router>,
     link: Link,
     state: State,
+    transport: TransportInfo,
 }
 
 /// This connection's own way back to its peer.
@@ -159,6 +161,7 @@ impl Connection {
         serializer: Serializer,
         max_message_size: usize,
         outbox: Arc<Outbox>,
+        transport: TransportInfo,
     ) -> Self {
         Connection {
             router,
@@ -168,6 +171,7 @@ impl Connection {
                 outbox,
             },
             state: State::AwaitingHello,
+            transport,
         }
     }
 
@@ -284,8 +288,9 @@ impl Connection {
         };
         let auth = &realm.config.auth;
         let authid = details.get("authid").and_then(Value::as_str);
-        // No `authmethods` means anonymous; methods this realm doesn't offer, or that
-        // need an authid the client didn't give, are skipped.
+        // No `authmethods` means anonymous; methods this realm doesn't offer (or this
+        // listener doesn't allow), or that need an authid the client didn't give (or,
+        // for `tls`, a verified client certificate), are skipped.
         let offered: Vec<&str> = match details.get("authmethods") {
             None => vec!["anonymous"],
             Some(v) => v
@@ -293,8 +298,15 @@ impl Connection {
                 .map(|l| l.iter().filter_map(Value::as_str).collect())
                 .unwrap_or_default(),
         };
+        let cert_id = self.transport.client_cert_id.as_deref();
         let method = offered.into_iter().find(|m| {
-            auth.offers(m) && (*m == "anonymous" || authid.is_some_and(|a| !a.is_empty()))
+            auth.offers(m)
+                && self.transport.allows(m)
+                && match *m {
+                    "anonymous" => true,
+                    "tls" => cert_id.is_some(),
+                    _ => authid.is_some_and(|a| !a.is_empty()),
+                }
         });
         let peer_roles = details
             .get("roles")
@@ -307,6 +319,30 @@ impl Connection {
                 let role = auth.anonymous.clone().unwrap_or_default();
                 let authid = format!("anonymous-{session}");
                 self.welcome(realm, session, authid, role, "anonymous", &peer_roles)
+            }
+            Some("tls") => {
+                // The certificate names the principal; an authid in HELLO must agree.
+                let cert_id = cert_id.unwrap_or_default().to_owned();
+                let role = auth
+                    .tls
+                    .get(&cert_id)
+                    .filter(|_| authid.is_none_or(|a| a == cert_id))
+                    .cloned();
+                match role {
+                    Some(role) => {
+                        tracing::debug!(realm = realm.name(), method = "tls", "authenticated");
+                        self.welcome(realm, session, cert_id, role, "tls", &peer_roles)
+                    }
+                    None => {
+                        tracing::info!(realm = realm.name(), "authentication failed");
+                        self.link.send_last(&Message::abort(
+                            uri_err::NOT_AUTHORIZED,
+                            "authentication failed",
+                        ));
+                        self.state = State::Closed;
+                        Flow::Close
+                    }
+                }
             }
             Some("ticket") => {
                 let authid = authid.unwrap_or_default().to_owned();

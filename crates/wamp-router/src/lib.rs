@@ -22,6 +22,7 @@ pub mod procedures;
 pub mod realm;
 pub mod roles;
 pub mod session;
+pub mod transport;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -39,6 +40,7 @@ pub use dealer::{CancelMode, InvokePolicy};
 pub use outbox::{CloseCause, Drained, Outbox, OutboxLimits, PushError, SlowConsumerPolicy};
 pub use realm::{Realm, RealmConfig, RealmStats};
 pub use session::PeerFeatures;
+pub use transport::TransportInfo;
 
 /// Maps keyed by router-chosen ids (random session, subscription and registration
 /// ids; per-callee invocation ids): a fast seeded hash instead of SipHash, which is
@@ -134,14 +136,22 @@ impl Router {
     }
 
     /// Starts the WAMP side of a new transport connection. `max_message_size` is the
-    /// largest message the peer accepts.
+    /// largest message the peer accepts; `transport` tells what the transport layer
+    /// knows about the peer.
     pub fn connect(
         self: &Arc<Self>,
         serializer: Serializer,
         max_message_size: usize,
         outbox: Arc<Outbox>,
+        transport: TransportInfo,
     ) -> Connection {
-        Connection::new(self.clone(), serializer, max_message_size, outbox)
+        Connection::new(
+            self.clone(),
+            serializer,
+            max_message_size,
+            outbox,
+            transport,
+        )
     }
 
     /// A realm by name.

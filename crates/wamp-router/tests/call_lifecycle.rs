@@ -161,7 +161,12 @@ impl World {
         let mut peers = Vec::new();
         for i in 0..4 {
             let outbox = router.new_outbox();
-            let mut conn = router.connect(Serializer::Json, 1 << 20, outbox.clone());
+            let mut conn = router.connect(
+                Serializer::Json,
+                1 << 20,
+                outbox.clone(),
+                Default::default(),
+            );
             let features = if i == 2 {
                 dict! {
                     "call_canceling" => true,

@@ -58,6 +58,10 @@ impl Target {
     pub async fn parse(url: &str) -> anyhow::Result<Target> {
         let endpoint = wamp_client::Endpoint::parse(url).map_err(|e| anyhow::anyhow!("{e}"))?;
         Ok(match endpoint {
+            wamp_client::Endpoint::WebSocket { tls: true, .. }
+            | wamp_client::Endpoint::RawSocketTcp { tls: true, .. } => {
+                anyhow::bail!("{url}: the load generator speaks plain TCP only (no TLS)")
+            }
             wamp_client::Endpoint::WebSocket { host, port, .. } => {
                 let rest = url.split_once("://").map(|(_, r)| r).unwrap_or("");
                 let (authority, path) = match rest.find(['/', '?']) {
@@ -75,7 +79,7 @@ impl Target {
                     path,
                 }
             }
-            wamp_client::Endpoint::RawSocketTcp { host, port } => Target::RawSocket {
+            wamp_client::Endpoint::RawSocketTcp { host, port, .. } => Target::RawSocket {
                 addr: resolve(&host, port).await?,
             },
             wamp_client::Endpoint::RawSocketUnix { path } => Target::Unix { path },

@@ -22,7 +22,7 @@ use futures_util::FutureExt as _;
 use tokio::net::{TcpStream, UnixStream};
 use tokio::sync::watch;
 use wamp_proto::Serializer;
-use wamp_router::{Drained, Flow, Router};
+use wamp_router::{Drained, Flow, Router, TransportInfo};
 
 /// Why a transport stopped.
 #[derive(Debug, thiserror::Error)]
@@ -39,28 +39,29 @@ pub enum TransportError {
 }
 
 /// A socket that can wait for data without a buffer and then read without blocking.
-pub(crate) trait ReadReady {
-    /// Waits until the socket is (probably) readable. Cancel-safe.
-    fn readable(&self) -> impl Future<Output = io::Result<()>> + Send;
+pub trait ReadReady {
+    /// Waits until the socket is (probably) readable. Cancel-safe. (`&mut`: a TLS
+    /// stream decrypts into its own buffer while it waits.)
+    fn readable(&mut self) -> impl Future<Output = io::Result<()>> + Send;
     /// Reads what is available into the spare capacity of `buf`, or fails with
     /// `WouldBlock`.
-    fn try_read_buf(&self, buf: &mut BytesMut) -> io::Result<usize>;
+    fn try_read_buf(&mut self, buf: &mut BytesMut) -> io::Result<usize>;
 }
 
 impl ReadReady for TcpStream {
-    fn readable(&self) -> impl Future<Output = io::Result<()>> + Send {
+    fn readable(&mut self) -> impl Future<Output = io::Result<()>> + Send {
         TcpStream::readable(self)
     }
-    fn try_read_buf(&self, buf: &mut BytesMut) -> io::Result<usize> {
+    fn try_read_buf(&mut self, buf: &mut BytesMut) -> io::Result<usize> {
         TcpStream::try_read_buf(self, buf)
     }
 }
 
 impl ReadReady for UnixStream {
-    fn readable(&self) -> impl Future<Output = io::Result<()>> + Send {
+    fn readable(&mut self) -> impl Future<Output = io::Result<()>> + Send {
         UnixStream::readable(self)
     }
-    fn try_read_buf(&self, buf: &mut BytesMut) -> io::Result<usize> {
+    fn try_read_buf(&mut self, buf: &mut BytesMut) -> io::Result<usize> {
         UnixStream::try_read_buf(self, buf)
     }
 }
@@ -82,7 +83,7 @@ const MIN_SPARE: usize = 1024;
 /// chunk is allocated only once the socket is readable: an idle connection holds no
 /// read buffer. Cancel-safe: the only await is [`ReadReady::readable`].
 pub(crate) async fn read_some<S: ReadReady>(
-    stream: &S,
+    stream: &mut S,
     buf: &mut BytesMut,
     want: usize,
 ) -> io::Result<usize> {
@@ -137,9 +138,11 @@ pub(crate) async fn drive<T: FrameIo>(
     peer_max_message_size: usize,
     mut io: T,
     mut shutdown: watch::Receiver<bool>,
+    transport: TransportInfo,
 ) {
     let outbox = router.new_outbox();
-    let mut connection = router.connect(serializer, peer_max_message_size, outbox.clone());
+    let mut connection =
+        router.connect(serializer, peer_max_message_size, outbox.clone(), transport);
     let mut batch: Vec<Bytes> = Vec::new();
     let mut stopping = *shutdown.borrow();
     if stopping {

@@ -46,6 +46,8 @@ where
             stream
                 .write_all(&server_handshake_reply(hello.serializer, own))
                 .await?;
+            // A no-op on TCP; TLS may hold the record until flushed.
+            stream.flush().await?;
             Ok(Negotiated {
                 serializer,
                 peer_max_len: hello.max_len,
@@ -54,6 +56,7 @@ where
         Err(e) => {
             if let Some(reply) = e.reply() {
                 let _ = stream.write_all(&reply).await;
+                let _ = stream.flush().await;
             }
             Err(TransportError::Framing(match e {
                 HandshakeError::NotRawSocket => "not a RawSocket handshake".into(),
@@ -108,9 +111,12 @@ where
                         }
                         self.pending_pongs.advance(n);
                     }
-                    self.pending_pongs = BytesMut::new();
+                    if self.pending_pongs.capacity() > 0 {
+                        self.stream.flush().await?;
+                        self.pending_pongs = BytesMut::new();
+                    }
                     // The decoder has reserved room for the rest of a partial frame.
-                    if read_some(&self.stream, &mut self.read_buf, 0).await? == 0 {
+                    if read_some(&mut self.stream, &mut self.read_buf, 0).await? == 0 {
                         return Ok(None);
                     }
                 }
@@ -130,6 +136,8 @@ where
             write_frame(&mut out, FrameKind::Message, frame);
         }
         self.stream.write_all(&out).await?;
+        // A no-op on plain sockets; TLS may keep the last record until flushed.
+        self.stream.flush().await?;
         Ok(())
     }
 

@@ -354,6 +354,7 @@ impl<S: AsyncWrite + Unpin> WebSocketIo<S> {
             }
             self.pending_control.advance(n);
         }
+        self.stream.flush().await?;
         self.pending_control = BytesMut::new();
         Ok(())
     }
@@ -388,7 +389,7 @@ where
                 Step::Need(want) => {
                     // Answer PINGs at once rather than with the next message.
                     self.flush_control().await?;
-                    if read_some(&self.stream, &mut self.read_buf, want).await? == 0 {
+                    if read_some(&mut self.stream, &mut self.read_buf, want).await? == 0 {
                         return Ok(None);
                     }
                 }
@@ -413,6 +414,8 @@ where
             out.extend_from_slice(frame);
         }
         self.stream.write_all(&out).await?;
+        // A no-op on plain sockets; TLS may keep the last record until flushed.
+        self.stream.flush().await?;
         Ok(())
     }
 

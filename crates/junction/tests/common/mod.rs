@@ -47,15 +47,9 @@ impl TestRouter {
         let unix = dir.path().join("junction.sock");
         let mut config = Config {
             listeners: vec![
-                Listener::Websocket {
-                    address: "127.0.0.1:0".parse().expect("addr"),
-                    path: "/ws".into(),
-                    rawsocket: true,
-                },
-                Listener::Rawsocket {
-                    address: "127.0.0.1:0".parse().expect("addr"),
-                },
-                Listener::Unix { path: unix.clone() },
+                Listener::websocket("127.0.0.1:0".parse().expect("addr"), "/ws"),
+                Listener::rawsocket("127.0.0.1:0".parse().expect("addr")),
+                Listener::unix(unix.clone()),
             ],
             ..Config::default()
         };

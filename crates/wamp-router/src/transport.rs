@@ -1,0 +1,46 @@
+//! What the router knows about the transport under a connection: facts the
+//! transport layer established before the first WAMP message (peer address, a
+//! verified TLS client certificate, the listener's allowed authentication methods).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// Per-connection transport facts, handed to [`Router::connect`](crate::Router::connect).
+#[derive(Clone, Debug, Default)]
+pub struct TransportInfo {
+    /// The peer's address (`None` for Unix sockets and in-process transports).
+    pub peer: Option<SocketAddr>,
+    /// Whether the transport runs over TLS.
+    pub tls: bool,
+    /// The identity of the client certificate the TLS layer verified, if any: the
+    /// subject's common name, or else its first DNS name.
+    pub client_cert_id: Option<String>,
+    /// The authentication methods this listener allows; `None`: all the realm offers.
+    pub auth_methods: Option<Arc<[String]>>,
+}
+
+impl TransportInfo {
+    /// Whether the listener allows authentication method `method`.
+    pub fn allows(&self, method: &str) -> bool {
+        self.auth_methods
+            .as_ref()
+            .is_none_or(|allowed| allowed.iter().any(|m| m == method))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn without_a_list_every_method_is_allowed() {
+        let info = TransportInfo::default();
+        assert!(info.allows("anonymous") && info.allows("tls"));
+        let info = TransportInfo {
+            auth_methods: Some(vec!["ticket".to_owned()].into()),
+            ..TransportInfo::default()
+        };
+        assert!(info.allows("ticket"));
+        assert!(!info.allows("anonymous"));
+    }
+}
