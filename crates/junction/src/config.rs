@@ -199,8 +199,7 @@ pub struct TlsConfig {
 }
 
 /// Whether a TLS listener asks for client certificates.
-#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum ClientCerts {
     /// No client certificates.
     #[default]
@@ -209,6 +208,22 @@ pub enum ClientCerts {
     Optional,
     /// A verified client certificate is required for the TLS handshake to succeed.
     Required,
+}
+
+impl<'de> Deserialize<'de> for ClientCerts {
+    // By hand, so the error names the key: inside `[[listener]]` the parser can
+    // only point at the table.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let value = String::deserialize(d)?;
+        match value.as_str() {
+            "none" => Ok(ClientCerts::None),
+            "optional" => Ok(ClientCerts::Optional),
+            "required" => Ok(ClientCerts::Required),
+            other => Err(serde::de::Error::custom(format!(
+                "tls.client_certs: unknown value {other:?} (expected \"none\", \"optional\" or \"required\")"
+            ))),
+        }
+    }
 }
 
 /// The authentication methods a listener's `auth_methods` may name.

@@ -241,12 +241,12 @@ impl ConnectOptions {
         self.with_tls_client_cert_pem(cert, key)
     }
 
-    /// TLS client-certificate authentication: puts `tls` first in `authmethods`
-    /// (the router takes the authid from the certificate). Needs a client
-    /// certificate ([`with_tls_client_cert_pem`](Self::with_tls_client_cert_pem)).
+    /// TLS client-certificate authentication: sets `authmethods = ["tls"]` (the
+    /// router takes the authid from the certificate). Needs a client certificate
+    /// ([`with_tls_client_cert_pem`](Self::with_tls_client_cert_pem)) on a `wss://`
+    /// or `rss://` connection.
     pub fn with_tls_auth(mut self) -> Self {
-        self.authmethods.retain(|m| m != "tls");
-        self.authmethods.insert(0, "tls".to_owned());
+        self.authmethods = vec!["tls".to_owned()];
         self
     }
 

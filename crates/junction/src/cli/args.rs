@@ -10,12 +10,12 @@ use crate::bench::SerializerArg;
 /// How to reach the router: shared by `call`, `publish`, `subscribe` and `register`.
 ///
 /// Every option can also come from the environment (`JUNCTION_URL`, `JUNCTION_REALM`,
-/// `JUNCTION_SERIALIZER`, `JUNCTION_AUTHID`, `JUNCTION_AUTHMETHOD`), so a profile can
-/// be set once per shell.
+/// `JUNCTION_SERIALIZER`, `JUNCTION_AUTHID`, `JUNCTION_AUTHMETHOD`, `JUNCTION_TLS_CA`,
+/// `JUNCTION_TLS_CERT`, `JUNCTION_TLS_KEY`), so a profile can be set once per shell.
 #[derive(Args, Debug, Clone)]
 pub struct ConnectArgs {
-    /// Router URL: ws://host:port/path, rs://host:port or unix:///path/to/socket
-    /// (TLS, wss:// and rss://, is not supported yet).
+    /// Router URL: ws://host:port/path, rs://host:port, unix:///path/to/socket, or
+    /// over TLS wss://host:port/path and rss://host:port.
     #[arg(long, env = "JUNCTION_URL", default_value = "ws://127.0.0.1:8080/ws")]
     pub url: String,
     /// Realm to join.
@@ -32,6 +32,17 @@ pub struct ConnectArgs {
     /// wamp-client supports authentication.
     #[arg(long, env = "JUNCTION_AUTHMETHOD", value_delimiter = ',')]
     pub authmethod: Vec<String>,
+    /// TLS: a PEM file of CA certificates to trust for the router's certificate
+    /// (besides the built-in public roots).
+    #[arg(long, env = "JUNCTION_TLS_CA", value_name = "FILE")]
+    pub tls_ca: Option<std::path::PathBuf>,
+    /// TLS: a client certificate (PEM chain) to present; with --tls-key. Use
+    /// `--authmethod tls` to authenticate with it.
+    #[arg(long, env = "JUNCTION_TLS_CERT", value_name = "FILE")]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// TLS: the client certificate's private key (PEM).
+    #[arg(long, env = "JUNCTION_TLS_KEY", value_name = "FILE")]
+    pub tls_key: Option<std::path::PathBuf>,
 }
 
 /// Arguments and keyword arguments as a person types them.

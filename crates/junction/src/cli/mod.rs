@@ -99,15 +99,6 @@ fn run(task: impl Future<Output = Result<(), Failure>>) -> i32 {
 /// Connects and joins as the shared options say; errors are one readable line.
 pub(crate) async fn connect(args: &ConnectArgs) -> Result<Session, Failure> {
     let url = args.url.trim();
-    let scheme = url
-        .split_once("://")
-        .map(|(s, _)| s.to_ascii_lowercase())
-        .unwrap_or_default();
-    if scheme == "wss" || scheme == "rss" {
-        return Err(Failure::new(format!(
-            "{url}: TLS ({scheme}://) is not supported yet; use ws://, rs:// or unix://"
-        )));
-    }
     let mut options = ConnectOptions {
         serializer: args.serializer.serializer(),
         agent: concat!("junction-cli/", env!("CARGO_PKG_VERSION")).to_owned(),
@@ -123,9 +114,25 @@ pub(crate) async fn connect(args: &ConnectArgs) -> Result<Session, Failure> {
     if !methods.is_empty() {
         options.authmethods = methods;
     }
+    options = tls_options(args, options).map_err(|e| Failure::new(e.to_string()))?;
     Session::connect_with(url, &args.realm, options)
         .await
         .map_err(|e| Failure::new(connect_error(url, &args.realm, &e)))
+}
+
+/// Adds the `--tls-ca` and `--tls-cert`/`--tls-key` files to `options`.
+fn tls_options(args: &ConnectArgs, options: ConnectOptions) -> Result<ConnectOptions, Error> {
+    let options = match &args.tls_ca {
+        Some(ca) => options.with_tls_ca_file(ca)?,
+        None => options,
+    };
+    match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => options.with_tls_client_cert_files(cert, key),
+        (None, None) => Ok(options),
+        _ => Err(Error::Tls(
+            "--tls-cert and --tls-key go together (a client certificate and its key)".into(),
+        )),
+    }
 }
 
 /// One line for a failure to connect or join.
