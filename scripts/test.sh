@@ -18,9 +18,20 @@ cargo build -q -p junction
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 WS_PORT=$(port)
 RS_PORT=$(port)
+WSS_PORT=$(port)
 SOCK_DIR=$(mktemp -d)
 LOG="$SOCK_DIR/junction.log"
-./target/debug/junction serve --config tests/interop/junction.toml --listen "127.0.0.1:$WS_PORT" --rawsocket "127.0.0.1:$RS_PORT" \
+# TLS: a throw-away CA and a server certificate for localhost/127.0.0.1, and a
+# config with a plain and a TLS WebSocket listener (RawSocket on both ports) plus
+# the interop realm settings.
+bash tests/interop/tls-certs.sh "$SOCK_DIR"
+{
+  printf '[[listener]]\ntype = "websocket"\naddress = "127.0.0.1:%s"\npath = "/ws"\n\n' "$WS_PORT"
+  printf '[[listener]]\ntype = "websocket"\naddress = "127.0.0.1:%s"\npath = "/ws"\n' "$WSS_PORT"
+  printf '[listener.tls]\ncert = "server.pem"\nkey = "server.key"\n\n'
+  cat tests/interop/junction.toml
+} >"$SOCK_DIR/junction.toml"
+./target/debug/junction serve --config "$SOCK_DIR/junction.toml" --rawsocket "127.0.0.1:$RS_PORT" \
   --unix "$SOCK_DIR/junction.sock" --log-level warn >"$LOG" 2>&1 &
 JUNCTION_PID=$!
 cleanup() { kill "$JUNCTION_PID" 2>/dev/null || true; wait "$JUNCTION_PID" 2>/dev/null || true; rm -rf "$SOCK_DIR"; }
@@ -36,6 +47,8 @@ export WAMP_RS_PORT="$RS_PORT"
 export WAMP_RS_SHARED_PORT="$WS_PORT"
 export WAMP_UNIX_PATH="$SOCK_DIR/junction.sock"
 export WAMP_REALM=realm1
+export WAMP_WSS_URL="wss://localhost:$WSS_PORT/ws"
+export WAMP_TLS_CA="$SOCK_DIR/ca.pem"
 status=0
 bash tests/interop/run.sh || status=$?
 if ! kill -0 "$JUNCTION_PID" 2>/dev/null; then

@@ -173,11 +173,12 @@ export class Client {
 /**
  * Connect and join with exactly one serializer.
  * serializer: json | json+binary | msgpack | cbor ; transport: websocket | rawsocket
+ * url: the WebSocket URL (default WS_URL)
  */
-export async function connect(serializer = 'json', { transport = 'websocket' } = {}) {
+export async function connect(serializer = 'json', { transport = 'websocket', url = WS_URL } = {}) {
   const tr =
     transport === 'websocket'
-      ? { type: 'websocket', url: WS_URL, serializers: [makeSerializer(serializer)] }
+      ? { type: 'websocket', url, serializers: [makeSerializer(serializer)] }
       : { type: 'rawsocket', host: RS_HOST, port: RS_PORT };
   if (transport === 'rawsocket' && serializer !== 'json') {
     throw new Error('Autobahn|JS RawSocket only speaks json');
