@@ -11,6 +11,7 @@ import os
 import ssl
 
 import pytest
+import txaio
 from autobahn.asyncio.rawsocket import WampRawSocketClientFactory
 from autobahn.asyncio.websocket import WampWebSocketClientFactory
 from autobahn.wamp.types import ComponentConfig, PublishOptions
@@ -35,6 +36,7 @@ def tls_context() -> ssl.SSLContext:
 
 async def connect_tls(transport: str, serializer: str, ctx: ssl.SSLContext) -> Client:
     loop = asyncio.get_running_loop()
+    txaio.config.loop = loop  # each test runs on a fresh loop
     session = Client(ComponentConfig(realm=REALM))
     session.serializer_name = serializer
     session.transport_name = transport + "-tls"
