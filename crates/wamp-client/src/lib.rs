@@ -1,6 +1,6 @@
 //! Async WAMP v2 client for Rust applications: caller, callee, publisher and
-//! subscriber over WebSocket (`ws://`) and RawSocket (`rs://`, `unix://`), with JSON,
-//! MessagePack or CBOR.
+//! subscriber over WebSocket (`ws://`, `wss://`) and RawSocket (`rs://`, `rss://`,
+//! `unix://`), with JSON, MessagePack or CBOR.
 //!
 //! ```no_run
 //! use wamp_client::{dict, Dict, Session, Value};
@@ -70,6 +70,28 @@
 //! # async fn demo() -> Result<(), wamp_client::Error> {
 //! let options = ConnectOptions::default().with_wampcra("peter", "secret123");
 //! let session = Session::connect_with("ws://127.0.0.1:8080/ws", "realm1", options).await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # TLS
+//!
+//! `wss://` and `rss://` use rustls. The router's certificate must chain to a
+//! built-in public root (`webpki-roots`) or to a CA added with
+//! [`ConnectOptions::with_tls_ca_pem`], and must be for the URL's host; a failure is
+//! [`Error::Tls`]. [`ConnectOptions::with_tls_client_cert_pem`] presents a client
+//! certificate, and [`ConnectOptions::with_tls_auth`] authenticates with it (the
+//! router's `tls` method: the authid comes from the certificate).
+//!
+//! ```no_run
+//! use wamp_client::{ConnectOptions, Session};
+//!
+//! # async fn demo() -> Result<(), wamp_client::Error> {
+//! let options = ConnectOptions::default()
+//!     .with_tls_ca_file("ca.pem")?
+//!     .with_tls_client_cert_files("device.pem", "device.key")?
+//!     .with_tls_auth();
+//! let session = Session::connect_with("wss://router.example:8443/ws", "realm1", options).await?;
 //! # Ok(())
 //! # }
 //! ```
