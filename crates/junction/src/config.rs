@@ -782,6 +782,42 @@ mod tests {
     }
 
     #[test]
+    fn listener_tls_and_auth_methods() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let key = rcgen::KeyPair::generate().expect("key");
+        let cert = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+            .expect("params")
+            .self_signed(&key)
+            .expect("cert");
+        std::fs::write(dir.path().join("c.pem"), cert.pem()).expect("write");
+        std::fs::write(dir.path().join("k.pem"), key.serialize_pem()).expect("write");
+        let text = "[[listener]]\ntype = \"rawsocket\"\naddress = \"127.0.0.1:0\"\nauth_methods = [\"tls\", \"ticket\"]\ntls = { cert = \"c.pem\", key = \"k.pem\", client_ca = \"c.pem\", client_certs = \"required\" }\n";
+        let path = dir.path().join("j.toml");
+        std::fs::write(&path, text).expect("write");
+        let c = Config::from_file(&path).expect("parses");
+        let tls = c.listeners[0].tls().expect("tls");
+        assert_eq!(tls.cert, dir.path().join("c.pem"));
+        assert_eq!(tls.client_certs, ClientCerts::Required);
+        assert_eq!(
+            c.listeners[0].auth_methods(),
+            Some(&["tls".to_owned(), "ticket".to_owned()][..])
+        );
+        let e = Config::from_toml(
+            "[[realm]]\nname = \"a\"\n[[listener]]\ntype = \"unix\"\npath = \"/tmp/x\"\nauth_methods = []\n",
+        )
+        .expect_err("empty list");
+        assert!(
+            e.to_string().contains("line 6: listener 1: auth_methods"),
+            "{e}"
+        );
+        let e = Config::from_toml(
+            "[[listener]]\ntype = \"unix\"\npath = \"/x\"\ntls = { cert = \"a\", key = \"b\" }\n",
+        )
+        .expect_err("no TLS on Unix sockets");
+        assert!(e.to_string().contains("tls"), "{e}");
+    }
+
+    #[test]
     fn mistakes_name_line_and_key() {
         let e =
             Config::from_toml("[[realm]]\nname = \"a\"\ncolour = 1\n").expect_err("unknown key");
