@@ -604,8 +604,7 @@ async fn cryptosign_by_authid_or_key() {
 }
 
 /// Cryptosign on the wire: a 64-hex challenge; a forged or malformed signature
-/// ends in ABORT; a requested tls-unique binding is answered with
-/// `channel_binding: null` and the plain challenge is what is signed.
+/// ends in ABORT; a HELLO asking for a tls-unique binding cannot use cryptosign.
 #[tokio::test]
 async fn cryptosign_wire_format() {
     use ed25519_dalek::{Signer as _, SigningKey};
@@ -627,7 +626,7 @@ async fn cryptosign_wire_format() {
     let hex = |b: &[u8]| b.iter().map(|b| format!("{b:02x}")).collect::<String>();
     for (binding, answer) in [
         (Value::Null, "good"),
-        (Value::from("tls-unique"), "good"),
+        (Value::from("tls-unique"), "no binding"),
         (Value::Null, "other challenge"),
         (Value::Null, "short"),
         (Value::Null, "not hex"),
@@ -636,6 +635,15 @@ async fn cryptosign_wire_format() {
             .await
             .expect("connect");
         peer.send(hello(binding)).await.expect("hello");
+        if answer == "no binding" {
+            match peer.recv().await {
+                Some(Message::Abort { reason, .. }) => {
+                    assert_eq!(reason, "wamp.error.no_matching_auth_method")
+                }
+                other => panic!("expected ABORT, got {other:?}"),
+            }
+            continue;
+        }
         let challenge = match peer.recv().await {
             Some(Message::Challenge { method, extra }) => {
                 assert_eq!(method, "cryptosign");

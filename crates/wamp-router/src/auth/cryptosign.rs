@@ -4,11 +4,13 @@
 //! AUTHENTICATE carries `hex(signature ‖ message)` (the NaCl "signed message"
 //! layout, 192 hex characters), where the message must be the challenge itself.
 //!
-//! TLS channel binding (`authextra.channel_binding = "tls-unique"`) is not
-//! available (the TLS stack has no `tls-unique` value). The router then goes on
-//! without it, as the spec allows: the CHALLENGE says `channel_binding: null` and
-//! the client must sign the plain challenge (Autobahn does exactly that when its
-//! transport has no channel id).
+//! TLS channel binding (`authextra.channel_binding`, e.g. `"tls-unique"`) is not
+//! available (the TLS stack has no `tls-unique` value), and a HELLO that asks for
+//! it cannot use cryptosign here: the method is skipped like one the realm does
+//! not offer. Going on without the binding (which the spec allows) would not help:
+//! Autobahn signs `challenge XOR channel_id` whenever it asked for a binding,
+//! whatever the CHALLENGE says, so it would fail later with a less clear error.
+//! CHALLENGE carries `channel_binding: null`.
 
 use ed25519_dalek::{Signature, VerifyingKey};
 use subtle::ConstantTimeEq;
