@@ -507,31 +507,50 @@ async fn cli_over_wss_with_a_ca_file() {
         String::from_utf8_lossy(&out.stderr)
     );
     // A client certificate from the environment authenticates with tls (the only
-    // method offered in HELLO: anything else would end in an ABORT).
+    // method in HELLO: anything else would end in an ABORT).
+    let wss_url = wss(&server);
     let (cert, key) = pki.client_ca.client("client-a");
     std::fs::write(pki.path("client.pem"), cert).expect("write");
     std::fs::write(pki.path("client.key"), key).expect("write");
-    let out = run(command(&[
+    for explicit in [true, false] {
+        // Without --authmethod, the certificate alone makes it ["tls"].
+        let mut args = vec!["call", "--url", &*wss_url, "com.example.add", "20", "22"];
+        if explicit {
+            args.extend(["--authmethod", "tls"]);
+        }
+        let out = run(command(&args)
+            .env("JUNCTION_TLS_CA", &ca)
+            .env("JUNCTION_TLS_CERT", pki.path("client.pem"))
+            .env("JUNCTION_TLS_KEY", pki.path("client.key")))
+        .await;
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{stdout} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(stdout.contains("42"), "{stdout}");
+    }
+    // An unlisted certificate: authentication fails, so tls really was used.
+    let (cert, key) = pki.client_ca.client("client-b");
+    std::fs::write(pki.path("client-b.pem"), cert).expect("write");
+    std::fs::write(pki.path("client-b.key"), key).expect("write");
+    let out = run(&mut command(&[
         "call",
         "--url",
-        &wss(&server),
-        "--authmethod",
-        "tls",
+        &wss_url,
+        "--tls-ca",
+        path_str(&ca),
+        "--tls-cert",
+        path_str(&pki.path("client-b.pem")),
+        "--tls-key",
+        path_str(&pki.path("client-b.key")),
         "com.example.add",
-        "20",
-        "22",
-    ])
-    .env("JUNCTION_TLS_CA", &ca)
-    .env("JUNCTION_TLS_CERT", pki.path("client.pem"))
-    .env("JUNCTION_TLS_KEY", pki.path("client.key")))
+    ]))
     .await;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout} {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(stdout.contains("42"), "{stdout}");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("wamp.error.not_authorized"), "{stderr}");
 }
 
 #[tokio::test]

@@ -78,6 +78,8 @@ enum Method {
     Ticket,
     /// The challenge string sent.
     Cra(String),
+    Cryptosign(crate::auth::cryptosign::Pending),
+    Scram(crate::auth::scram::Pending),
 }
 
 /// ABORT reason when no offered method is accepted (the spec's URI).
@@ -212,7 +214,7 @@ impl Connection {
                 )),
             },
             State::Authenticating(_) => match message {
-                Message::Authenticate { signature, .. } => self.authenticate(&signature),
+                Message::Authenticate { signature, extra } => self.authenticate(&signature, &extra),
                 Message::Abort { .. } => {
                     self.state = State::Closed;
                     Flow::Close
@@ -300,12 +302,10 @@ impl Connection {
         };
         let cert_id = self.transport.client_cert_id.as_deref();
         let method = offered.into_iter().find(|m| {
-            auth.offers(m)
-                && self.transport.allows(m)
+            self.transport.allows(m)
                 && match *m {
-                    "anonymous" => true,
-                    "tls" => cert_id.is_some(),
-                    _ => authid.is_some_and(|a| !a.is_empty()),
+                    "tls" => auth.offers(m) && cert_id.is_some(),
+                    _ => auth.can_start(m, details),
                 }
         });
         let peer_roles = details
@@ -318,7 +318,7 @@ impl Connection {
             Some("anonymous") => {
                 let role = auth.anonymous.clone().unwrap_or_default();
                 let authid = format!("anonymous-{session}");
-                self.welcome(realm, session, authid, role, "anonymous", &peer_roles)
+                self.welcome(realm, session, authid, role, "anonymous", &peer_roles, None)
             }
             Some("tls") => {
                 // The certificate names the principal; an authid in HELLO must agree.
@@ -331,7 +331,7 @@ impl Connection {
                 match role {
                     Some(role) => {
                         tracing::debug!(realm = realm.name(), method = "tls", "authenticated");
-                        self.welcome(realm, session, cert_id, role, "tls", &peer_roles)
+                        self.welcome(realm, session, cert_id, role, "tls", &peer_roles, None)
                     }
                     None => {
                         tracing::info!(realm = realm.name(), "authentication failed");
@@ -386,6 +386,61 @@ impl Connection {
                 }));
                 Flow::Continue
             }
+            Some("cryptosign") => {
+                let pubkey = details
+                    .get("authextra")
+                    .and_then(Value::as_dict)
+                    .and_then(|e| e.get("pubkey"))
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                let Some(pending) = crate::auth::cryptosign::start(auth, authid, pubkey) else {
+                    return self.protocol_violation("cryptosign HELLO without a valid pubkey");
+                };
+                // No channel binding (see auth::cryptosign): `channel_binding` is null.
+                self.link.send(&Message::Challenge {
+                    method: "cryptosign".into(),
+                    extra: dict! {
+                        "challenge" => pending.challenge_hex().as_str(),
+                        "channel_binding" => Value::Null,
+                    },
+                });
+                self.state = State::Authenticating(Box::new(Pending {
+                    realm,
+                    session,
+                    authid: pending.authid.clone(),
+                    method: Method::Cryptosign(pending),
+                    peer_roles,
+                    deadline: Instant::now() + self.router.auth_timeout,
+                }));
+                Flow::Continue
+            }
+            Some(name @ ("wamp-scram" | "scram")) => {
+                let name = if name == "scram" {
+                    "scram"
+                } else {
+                    "wamp-scram"
+                };
+                let authid = authid.unwrap_or_default().to_owned();
+                let authextra = details.get("authextra").and_then(Value::as_dict);
+                let Some((pending, extra)) =
+                    crate::auth::scram::start(auth, name, &authid, authextra)
+                else {
+                    return self.protocol_violation("SCRAM HELLO without a valid nonce");
+                };
+                self.link.send(&Message::Challenge {
+                    method: name.into(),
+                    extra,
+                });
+                self.state = State::Authenticating(Box::new(Pending {
+                    realm,
+                    session,
+                    authid,
+                    method: Method::Scram(pending),
+                    peer_roles,
+                    deadline: Instant::now() + self.router.auth_timeout,
+                }));
+                Flow::Continue
+            }
             _ => {
                 self.link.send_last(&Message::abort(
                     NO_MATCHING_AUTH_METHOD,
@@ -422,7 +477,7 @@ impl Connection {
     }
 
     /// AUTHENTICATE: check the answer to the CHALLENGE; WELCOME or ABORT.
-    fn authenticate(&mut self, signature: &str) -> Flow {
+    fn authenticate(&mut self, signature: &str, extra: &Dict) -> Flow {
         let State::Authenticating(pending) = std::mem::replace(&mut self.state, State::Closed)
         else {
             return Flow::Close;
@@ -444,17 +499,22 @@ impl Connection {
                 let stored = user.or_else(|| auth.ticket.values().next());
                 let ok =
                     stored.is_some_and(|u| crate::auth::verify_ticket(signature, &u.ticket_hash));
-                user.filter(|_| ok).map(|u| (u.role.clone(), "ticket"))
+                user.filter(|_| ok)
+                    .map(|u| (u.role.clone(), "ticket", None))
             }
             Method::Cra(challenge) => auth.wampcra.get(&authid).and_then(|user| {
                 crate::auth::cra_verify(&user.key, challenge, signature)
-                    .then(|| (user.role.clone(), "wampcra"))
+                    .then(|| (user.role.clone(), "wampcra", None))
             }),
+            Method::Cryptosign(p) => p.verify(signature).map(|role| (role, "cryptosign", None)),
+            Method::Scram(p) => p
+                .verify(signature, extra)
+                .map(|(role, authextra)| (role, p.method, Some(authextra))),
         };
         match verdict {
-            Some((role, method)) => {
+            Some((role, method, authextra)) => {
                 tracing::debug!(realm = realm.name(), method, "authenticated");
-                self.welcome(realm, session, authid, role, method, &peer_roles)
+                self.welcome(realm, session, authid, role, method, &peer_roles, authextra)
             }
             None => {
                 // Nothing about which part was wrong, to the peer or in the log.
@@ -470,6 +530,7 @@ impl Connection {
     }
 
     /// Creates the session and sends WELCOME.
+    #[allow(clippy::too_many_arguments)]
     fn welcome(
         &mut self,
         realm: Arc<Realm>,
@@ -478,6 +539,7 @@ impl Connection {
         authrole: String,
         authmethod: &str,
         peer_roles: &Dict,
+        authextra: Option<Dict>,
     ) -> Flow {
         let role = realm.config.auth.role(&authrole);
         let handle = {
@@ -499,7 +561,7 @@ impl Connection {
             sessions.insert(id, handle.clone());
             handle
         };
-        let welcome = Message::Welcome {
+        let mut welcome = Message::Welcome {
             session: handle.id,
             details: dict! {
                 "realm" => realm.name(),
@@ -511,6 +573,9 @@ impl Connection {
                 "roles" => crate::roles::router_roles(),
             },
         };
+        if let (Message::Welcome { details, .. }, Some(authextra)) = (&mut welcome, authextra) {
+            details.insert("authextra".into(), Value::Dict(authextra));
+        }
         self.link.send(&welcome);
         realm.session_joined(&handle);
         tracing::debug!(session = handle.id, realm = realm.name(), "session joined");

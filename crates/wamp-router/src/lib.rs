@@ -22,6 +22,7 @@ pub mod procedures;
 pub mod realm;
 pub mod roles;
 pub mod session;
+pub mod throttle;
 pub mod transport;
 
 use std::collections::HashMap;

@@ -10,8 +10,9 @@ use crate::bench::SerializerArg;
 /// How to reach the router: shared by `call`, `publish`, `subscribe` and `register`.
 ///
 /// Every option can also come from the environment (`JUNCTION_URL`, `JUNCTION_REALM`,
-/// `JUNCTION_SERIALIZER`, `JUNCTION_AUTHID`, `JUNCTION_AUTHMETHOD`, `JUNCTION_TLS_CA`,
-/// `JUNCTION_TLS_CERT`, `JUNCTION_TLS_KEY`), so a profile can be set once per shell.
+/// `JUNCTION_SERIALIZER`, `JUNCTION_AUTHID`, `JUNCTION_AUTHMETHOD`, `JUNCTION_TICKET`,
+/// `JUNCTION_SECRET`, `JUNCTION_PRIVATE_KEY`, `JUNCTION_TLS_CA`, `JUNCTION_TLS_CERT`,
+/// `JUNCTION_TLS_KEY`), so a profile can be set once per shell.
 #[derive(Args, Debug, Clone)]
 pub struct ConnectArgs {
     /// Router URL: ws://host:port/path, rs://host:port, unix:///path/to/socket, or
@@ -27,17 +28,30 @@ pub struct ConnectArgs {
     /// HELLO authid.
     #[arg(long, env = "JUNCTION_AUTHID")]
     pub authid: Option<String>,
-    /// HELLO authmethods (repeat for several; default anonymous). Ticket, WAMP-CRA and
-    /// cryptosign credentials (--ticket, --secret, --private-key) will come once
-    /// wamp-client supports authentication.
+    /// HELLO authmethods, in order of preference (repeat or comma-separate): anonymous,
+    /// ticket, wampcra, wamp-scram (or scram), cryptosign, tls. Default: what the given
+    /// credentials allow (--ticket: ticket; --secret: wampcra; --private-key:
+    /// cryptosign; --tls-cert: tls), else anonymous.
     #[arg(long, env = "JUNCTION_AUTHMETHOD", value_delimiter = ',')]
     pub authmethod: Vec<String>,
+    /// Ticket for ticket authentication (needs --authid).
+    #[arg(long, env = "JUNCTION_TICKET", hide_env_values = true)]
+    pub ticket: Option<String>,
+    /// Secret for WAMP-CRA, or password for WAMP-SCRAM with --authmethod wamp-scram
+    /// (needs --authid).
+    #[arg(long, env = "JUNCTION_SECRET", hide_env_values = true)]
+    pub secret: Option<String>,
+    /// Ed25519 private key for cryptosign: 64 hex characters, or a key file written
+    /// by `junction keygen --out` (--authid optional: the router can find the user
+    /// by public key).
+    #[arg(long, env = "JUNCTION_PRIVATE_KEY", hide_env_values = true)]
+    pub private_key: Option<String>,
     /// TLS: a PEM file of CA certificates to trust for the router's certificate
     /// (besides the built-in public roots).
     #[arg(long, env = "JUNCTION_TLS_CA", value_name = "FILE")]
     pub tls_ca: Option<std::path::PathBuf>,
-    /// TLS: a client certificate (PEM chain) to present; with --tls-key. Use
-    /// `--authmethod tls` to authenticate with it.
+    /// TLS: a client certificate (PEM chain) to present; with --tls-key. Without
+    /// --authmethod (and other credentials) it authenticates with method `tls`.
     #[arg(long, env = "JUNCTION_TLS_CERT", value_name = "FILE")]
     pub tls_cert: Option<std::path::PathBuf>,
     /// TLS: the client certificate's private key (PEM).
