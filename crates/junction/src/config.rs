@@ -234,6 +234,7 @@ pub const AUTH_METHODS: &[&str] = &[
     "tls",
     "cryptosign",
     "wamp-scram",
+    "scram",
 ];
 
 /// A realm.

@@ -20,11 +20,13 @@ pub struct TransportInfo {
 }
 
 impl TransportInfo {
-    /// Whether the listener allows authentication method `method`.
+    /// Whether the listener allows authentication method `method` (`scram` and
+    /// `wamp-scram` are one method).
     pub fn allows(&self, method: &str) -> bool {
+        let canonical = |m: &str| if m == "scram" { "wamp-scram" } else { m };
         self.auth_methods
             .as_ref()
-            .is_none_or(|allowed| allowed.iter().any(|m| m == method))
+            .is_none_or(|allowed| allowed.iter().any(|m| canonical(m) == canonical(method)))
     }
 }
 
@@ -42,5 +44,10 @@ mod tests {
         };
         assert!(info.allows("ticket"));
         assert!(!info.allows("anonymous"));
+        let info = TransportInfo {
+            auth_methods: Some(vec!["wamp-scram".to_owned()].into()),
+            ..TransportInfo::default()
+        };
+        assert!(info.allows("scram") && info.allows("wamp-scram"));
     }
 }
