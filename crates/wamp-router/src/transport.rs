@@ -23,7 +23,13 @@ impl TransportInfo {
     /// Whether the listener allows authentication method `method` (`scram` and
     /// `wamp-scram` are one method).
     pub fn allows(&self, method: &str) -> bool {
-        let canonical = |m: &str| if m == "scram" { "wamp-scram" } else { m };
+        fn canonical(m: &str) -> &str {
+            if m == "scram" {
+                "wamp-scram"
+            } else {
+                m
+            }
+        }
         self.auth_methods
             .as_ref()
             .is_none_or(|allowed| allowed.iter().any(|m| canonical(m) == canonical(method)))
