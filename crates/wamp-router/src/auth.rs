@@ -19,6 +19,9 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
+use crate::authenticator::DynamicAuthenticator;
+use crate::authorizer::DynamicAuthorizer;
+
 type HmacSha256 = Hmac<Sha256>;
 
 /// The four actions a role may be allowed.
@@ -103,6 +106,9 @@ pub struct Role {
     prefixes: Vec<Permission>,
     /// Most literal components first.
     wildcards: Vec<(Vec<String>, Permission)>,
+    /// A procedure decides instead of permissions (only consulted when no
+    /// permission allows: such roles have none).
+    authorizer: Option<Arc<DynamicAuthorizer>>,
 }
 
 impl Role {
@@ -145,6 +151,20 @@ impl Role {
     /// A role allowed everything (the default `anonymous` role).
     pub fn allow_all(name: impl Into<String>) -> Role {
         Role::new(name, vec![Permission::allow_all()])
+    }
+
+    /// A role whose decisions `authorizer` makes.
+    pub fn dynamic(name: impl Into<String>, authorizer: DynamicAuthorizer) -> Role {
+        Role {
+            name: name.into(),
+            authorizer: Some(Arc::new(authorizer)),
+            ..Role::default()
+        }
+    }
+
+    /// The role's dynamic authorizer, if it has one.
+    pub fn authorizer(&self) -> Option<&Arc<DynamicAuthorizer>> {
+        self.authorizer.as_ref()
     }
 
     /// Whether this role allows everything without a lookup.
@@ -241,6 +261,9 @@ pub struct RealmAuth {
     pub wampcra: HashMap<String, CraUser>,
     /// Roles by name. `None`: no authorization (everything allowed for everyone).
     pub roles: Option<HashMap<String, Arc<Role>>>,
+    /// Methods a dynamic authenticator decides (they take precedence over the
+    /// static users of the same method).
+    pub dynamic: Option<DynamicAuthenticator>,
 }
 
 impl Default for RealmAuth {
@@ -251,6 +274,7 @@ impl Default for RealmAuth {
             ticket: HashMap::new(),
             wampcra: HashMap::new(),
             roles: None,
+            dynamic: None,
         }
     }
 }
@@ -270,12 +294,24 @@ impl RealmAuth {
 
     /// Whether `method` is offered on this realm.
     pub fn offers(&self, method: &str) -> bool {
+        if self.is_dynamic(method) {
+            return true;
+        }
         match method {
             "anonymous" => self.anonymous.is_some(),
             "ticket" => !self.ticket.is_empty(),
             "wampcra" => !self.wampcra.is_empty(),
             _ => false,
         }
+    }
+}
+
+impl RealmAuth {
+    /// Whether a dynamic authenticator decides `method`.
+    pub fn is_dynamic(&self, method: &str) -> bool {
+        self.dynamic
+            .as_ref()
+            .is_some_and(|d| d.methods.iter().any(|m| m == method))
     }
 }
 

@@ -5,6 +5,7 @@
 //! is answered here: session opening and closing, the broker and dealer messages, and
 //! protocol violations, which end this session only.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,11 +16,14 @@ use wamp_proto::uri::{is_valid_pattern, is_valid_uri, MatchPolicy, UriRule};
 use wamp_proto::{decode, dict, random_id, Dict, Message, Payload, Serializer, Value};
 
 use crate::auth::{Action, Role};
+use crate::authenticator::{principal_from_answer, Credentials, Principal};
+use crate::authorizer::{DynamicAuthorizer, Verdict, AUTHORIZATION_FAILED};
 use crate::broker::{PublishOptions, PASSTHRU_KEYS};
 use crate::dealer::{
     call_error, CallRefused, CallState, CancelMode, Chunk, InvokePolicy, PendingCall, Progress,
     RegisterError, RegisterOptions, DIFFERENT_INVOCATION_POLICY, FEATURE_NOT_SUPPORTED,
 };
+use crate::internal_call::{Answer, InternalCall};
 use crate::outbox::Outbox;
 use crate::procedures;
 use crate::realm::Realm;
@@ -77,6 +81,69 @@ enum Method {
     Ticket,
     /// The challenge string sent.
     Cra(String),
+    /// Ticket checked by the dynamic authenticator; HELLO.Details for it.
+    DynamicTicket(Dict),
+    /// WAMP-CRA with the secret the dynamic authenticator gave: the challenge
+    /// sent and who the session will be.
+    DynamicCra(String, Box<Principal>),
+}
+
+/// What a connection waiting for a router-initiated call does with the answer.
+enum Parked {
+    /// The dynamic authenticator decides who the session is.
+    Authenticator {
+        realm: Arc<Realm>,
+        session: Id,
+        authid: String,
+        method: &'static str,
+        peer_roles: Dict,
+    },
+    /// The dynamic authorizer decides whether `message` may go ahead.
+    Authorizer {
+        message: Message,
+        action: Action,
+        uri: String,
+        authorizer: Arc<DynamicAuthorizer>,
+    },
+}
+
+/// Most messages kept while waiting for a router-initiated call (the transport
+/// normally stops reading instead).
+const MAX_HELD: usize = 1024;
+
+/// The outcome of a dynamic authorization check.
+enum Gate {
+    Allow { disclose: bool },
+    Deny(&'static str),
+    Ask(Arc<DynamicAuthorizer>),
+}
+
+/// Asked only when the role's static permissions refused: a role with a dynamic
+/// authorizer decides from the verdict just received (`grant`), the cache, or by
+/// asking. Roles without one deny.
+fn dynamic_gate(
+    role: &Option<Arc<Role>>,
+    grant: &mut Option<Verdict>,
+    action: Action,
+    uri: &str,
+) -> Gate {
+    let Some(authorizer) = role.as_ref().and_then(|r| r.authorizer()) else {
+        return Gate::Deny(uri_err::NOT_AUTHORIZED);
+    };
+    let verdict = match grant.take() {
+        Some(verdict) => verdict,
+        None => match authorizer.cached(action, uri) {
+            Some(grant) => Ok(grant),
+            None => return Gate::Ask(authorizer.clone()),
+        },
+    };
+    match verdict {
+        Ok(g) if g.allow => Gate::Allow {
+            disclose: g.disclose,
+        },
+        Ok(_) => Gate::Deny(uri_err::NOT_AUTHORIZED),
+        Err(_) => Gate::Deny(AUTHORIZATION_FAILED),
+    }
 }
 
 /// ABORT reason when no offered method is accepted (the spec's URI).
@@ -107,6 +174,15 @@ pub struct Connection {
     router: Arc<Router>,
     link: Link,
     state: State,
+    /// A router-initiated call whose answer this connection waits for, until the
+    /// transport takes it ([`Connection::take_wait`]).
+    wait: Option<InternalCall>,
+    /// What to do with that answer ([`Connection::resume`]).
+    parked: Option<Parked>,
+    /// Messages received while waiting, handled after the answer.
+    held: VecDeque<Message>,
+    /// The authorizer's verdict for the message being handled again.
+    grant: Option<Verdict>,
 }
 
 /// This connection's own way back to its peer.
@@ -168,6 +244,10 @@ impl Connection {
                 outbox,
             },
             state: State::AwaitingHello,
+            wait: None,
+            parked: None,
+            held: VecDeque::new(),
+            grant: None,
         }
     }
 
@@ -194,6 +274,14 @@ impl Connection {
 
     /// Handles one received message.
     pub fn handle(&mut self, message: Message) -> Flow {
+        if self.parked.is_some() {
+            // Order is kept: it waits for the answer the connection waits for.
+            if self.held.len() >= MAX_HELD {
+                return self.protocol_violation("too many messages while a decision is pending");
+            }
+            self.held.push_back(message);
+            return Flow::Continue;
+        }
         match &mut self.state {
             State::Closed => Flow::Close,
             State::AwaitingHello => match message {
@@ -220,6 +308,183 @@ impl Connection {
             },
             State::Joined(_) => self.joined(message),
         }
+    }
+
+    /// Whether the connection waits for a router-initiated call (an authenticator
+    /// or authorizer): the transport should stop reading and wait for
+    /// [`take_wait`](Self::take_wait)'s answer.
+    pub fn is_waiting(&self) -> bool {
+        self.parked.is_some()
+    }
+
+    /// The router-initiated call to wait for, once; give its answer to
+    /// [`resume`](Self::resume).
+    pub fn take_wait(&mut self) -> Option<InternalCall> {
+        self.wait.take()
+    }
+
+    /// Carries on with the answer of the call from [`take_wait`](Self::take_wait),
+    /// then with messages that arrived meanwhile.
+    pub fn resume(&mut self, answer: Answer) -> Flow {
+        let Some(parked) = self.parked.take() else {
+            return Flow::Continue;
+        };
+        let mut flow = match parked {
+            Parked::Authenticator {
+                realm,
+                session,
+                authid,
+                method,
+                peer_roles,
+            } => self.authenticator_answered(realm, session, &authid, method, peer_roles, answer),
+            Parked::Authorizer {
+                message,
+                action,
+                uri,
+                authorizer,
+            } => {
+                self.grant = Some(authorizer.verdict(answer, action, &uri));
+                let flow = if matches!(self.state, State::Joined(_)) {
+                    self.joined(message)
+                } else {
+                    Flow::Continue
+                };
+                self.grant = None;
+                flow
+            }
+        };
+        while flow == Flow::Continue && self.parked.is_none() {
+            let Some(message) = self.held.pop_front() else {
+                break;
+            };
+            flow = self.handle(message);
+        }
+        flow
+    }
+
+    /// Asks the realm's dynamic authenticator about a session being opened.
+    #[allow(clippy::too_many_arguments)]
+    fn ask_authenticator(
+        &mut self,
+        realm: Arc<Realm>,
+        session: Id,
+        authid: String,
+        method: &'static str,
+        hello: &Dict,
+        peer_roles: Dict,
+        ticket: Option<&str>,
+    ) -> Flow {
+        let Some(dynamic) = realm.config.auth.dynamic.as_ref() else {
+            return self.abort(
+                crate::authenticator::AUTHENTICATION_FAILED,
+                "no authenticator",
+            );
+        };
+        let args = crate::authenticator::authenticator_args(
+            realm.name(),
+            &authid,
+            method,
+            session,
+            hello,
+            ticket,
+        );
+        let target = dynamic.realm.as_deref().unwrap_or(realm.name());
+        self.wait = Some(InternalCall::start(
+            &self.router,
+            target,
+            &dynamic.procedure,
+            args,
+            dynamic.timeout,
+        ));
+        self.state = State::AwaitingHello;
+        self.parked = Some(Parked::Authenticator {
+            realm,
+            session,
+            authid,
+            method,
+            peer_roles,
+        });
+        Flow::Continue
+    }
+
+    fn authenticator_answered(
+        &mut self,
+        realm: Arc<Realm>,
+        session: Id,
+        authid: &str,
+        method: &'static str,
+        peer_roles: Dict,
+        answer: Answer,
+    ) -> Flow {
+        let principal = match principal_from_answer(answer, method, authid, &realm.config.auth) {
+            Ok(principal) => principal,
+            Err(refusal) => {
+                tracing::info!(realm = realm.name(), method, reason = %refusal.uri, "dynamic authentication refused");
+                return self.abort(&refusal.uri, &refusal.message);
+            }
+        };
+        let Credentials::Cra { key: _, salt } = &principal.credentials else {
+            tracing::debug!(realm = realm.name(), method, "authenticated (dynamic)");
+            return self.welcome_as(realm, session, principal, method, &peer_roles);
+        };
+        let challenge = crate::auth::cra_challenge(&principal.authid, &principal.role, session);
+        let mut extra = dict! { "challenge" => challenge.as_str() };
+        if let Some(salt) = salt {
+            extra.insert("salt".into(), Value::from(salt.salt.as_str()));
+            extra.insert("iterations".into(), Value::from(u64::from(salt.iterations)));
+            extra.insert("keylen".into(), Value::from(u64::from(salt.keylen)));
+        }
+        self.link.send(&Message::Challenge {
+            method: "wampcra".into(),
+            extra,
+        });
+        self.state = State::Authenticating(Box::new(Pending {
+            realm,
+            session,
+            authid: principal.authid.clone(),
+            method: Method::DynamicCra(challenge, Box::new(principal)),
+            peer_roles,
+            deadline: Instant::now() + self.router.auth_timeout,
+        }));
+        Flow::Continue
+    }
+
+    /// Ends the opening session with ABORT.
+    fn abort(&mut self, reason: &str, message: &str) -> Flow {
+        self.link.send_last(&Message::abort(reason, message));
+        self.state = State::Closed;
+        Flow::Close
+    }
+
+    /// Waits for the authorizer's decision on `message`.
+    fn ask_authorizer(
+        &mut self,
+        authorizer: Arc<DynamicAuthorizer>,
+        message: Message,
+        action: Action,
+        uri: &str,
+        options: Dict,
+    ) -> Flow {
+        let State::Joined(j) = &self.state else {
+            return Flow::Continue;
+        };
+        let args =
+            crate::authorizer::authorizer_args(j.realm.name(), &j.handle, uri, action, options);
+        let target = authorizer.realm.as_deref().unwrap_or(j.realm.name());
+        self.wait = Some(InternalCall::start(
+            &self.router,
+            target,
+            &authorizer.procedure,
+            args,
+            authorizer.timeout,
+        ));
+        self.parked = Some(Parked::Authorizer {
+            message,
+            action,
+            uri: uri.to_owned(),
+            authorizer,
+        });
+        Flow::Continue
     }
 
     /// Ends the session because the transport saw something invalid (for example a
@@ -303,6 +568,19 @@ impl Connection {
             .unwrap_or_default();
         let session = random_id();
         match method {
+            Some(m @ ("anonymous" | "wampcra")) if auth.is_dynamic(m) => {
+                let method = if m == "anonymous" {
+                    "anonymous"
+                } else {
+                    "wampcra"
+                };
+                let authid = match (method, authid) {
+                    ("wampcra", Some(a)) => a.to_owned(),
+                    (_, Some(a)) if !a.is_empty() => a.to_owned(),
+                    _ => format!("anonymous-{session}"),
+                };
+                self.ask_authenticator(realm, session, authid, method, details, peer_roles, None)
+            }
             Some("anonymous") => {
                 let role = auth.anonymous.clone().unwrap_or_default();
                 let authid = format!("anonymous-{session}");
@@ -314,11 +592,16 @@ impl Connection {
                     method: "ticket".into(),
                     extra: Dict::new(),
                 });
+                let method = if auth.is_dynamic("ticket") {
+                    Method::DynamicTicket(details.clone())
+                } else {
+                    Method::Ticket
+                };
                 self.state = State::Authenticating(Box::new(Pending {
                     realm,
                     session,
                     authid,
-                    method: Method::Ticket,
+                    method,
                     peer_roles,
                     deadline: Instant::now() + self.router.auth_timeout,
                 }));
@@ -399,8 +682,33 @@ impl Connection {
             peer_roles,
             ..
         } = *pending;
+        let method = match method {
+            Method::DynamicTicket(hello) => {
+                return self.ask_authenticator(
+                    realm,
+                    session,
+                    authid,
+                    "ticket",
+                    &hello,
+                    peer_roles,
+                    Some(signature),
+                );
+            }
+            Method::DynamicCra(challenge, principal) => {
+                let ok = matches!(&principal.credentials, Credentials::Cra { key, .. }
+                    if crate::auth::cra_verify(key, &challenge, signature));
+                if ok {
+                    tracing::debug!(realm = realm.name(), "authenticated (dynamic wampcra)");
+                    return self.welcome_as(realm, session, *principal, "wampcra", &peer_roles);
+                }
+                tracing::info!(realm = realm.name(), "authentication failed");
+                return self.abort(uri_err::NOT_AUTHORIZED, "authentication failed");
+            }
+            other => other,
+        };
         let auth = &realm.config.auth;
         let verdict = match &method {
+            Method::DynamicTicket(_) | Method::DynamicCra(..) => None,
             Method::Ticket => {
                 // An unknown authid costs the same hashing as a known one, so the
                 // time taken does not tell which authids exist.
@@ -433,7 +741,7 @@ impl Connection {
         }
     }
 
-    /// Creates the session and sends WELCOME.
+    /// Creates the session of a statically configured principal and sends WELCOME.
     fn welcome(
         &mut self,
         realm: Arc<Realm>,
@@ -443,6 +751,31 @@ impl Connection {
         authmethod: &str,
         peer_roles: &Dict,
     ) -> Flow {
+        let principal = Principal {
+            authid,
+            role: authrole,
+            provider: "static",
+            ..Principal::default()
+        };
+        self.welcome_as(realm, session, principal, authmethod, peer_roles)
+    }
+
+    /// Creates the session and sends WELCOME.
+    fn welcome_as(
+        &mut self,
+        realm: Arc<Realm>,
+        session: Id,
+        principal: Principal,
+        authmethod: &str,
+        peer_roles: &Dict,
+    ) -> Flow {
+        let Principal {
+            authid,
+            role: authrole,
+            provider,
+            extra,
+            ..
+        } = principal;
         let role = realm.config.auth.role(&authrole);
         let handle = {
             let mut sessions = realm.sessions.write();
@@ -463,17 +796,21 @@ impl Connection {
             sessions.insert(id, handle.clone());
             handle
         };
+        let mut details = dict! {
+            "realm" => realm.name(),
+            "authid" => handle.authid.as_str(),
+            "authrole" => handle.authrole.as_str(),
+            "authmethod" => handle.authmethod.as_str(),
+            "authprovider" => provider,
+            "agent" => crate::AGENT,
+            "roles" => crate::roles::router_roles(),
+        };
+        if !extra.is_empty() {
+            details.insert("authextra".into(), Value::Dict(extra));
+        }
         let welcome = Message::Welcome {
             session: handle.id,
-            details: dict! {
-                "realm" => realm.name(),
-                "authid" => handle.authid.as_str(),
-                "authrole" => handle.authrole.as_str(),
-                "authmethod" => handle.authmethod.as_str(),
-                "authprovider" => "static",
-                "agent" => crate::AGENT,
-                "roles" => crate::roles::router_roles(),
-            },
+            details,
         };
         self.link.send(&welcome);
         realm.session_joined(&handle);
@@ -547,20 +884,21 @@ impl Connection {
         match message {
             Message::Publish {
                 request,
-                options,
+                options: raw_options,
                 topic,
                 payload,
             } => {
                 // Plain publications carry no options: nothing to look at.
-                let options = if options.is_empty() {
+                let options = if raw_options.is_empty() {
                     PublishOptions::default()
                 } else {
-                    match PublishOptions::parse(&options) {
+                    match PublishOptions::parse(&raw_options) {
                         Ok(options) => options,
                         Err(text) => {
                             // (The message parser has checked the types already.)
                             let acknowledge =
-                                options.get("acknowledge").and_then(Value::as_bool) == Some(true);
+                                raw_options.get("acknowledge").and_then(Value::as_bool)
+                                    == Some(true);
                             if acknowledge {
                                 self.link.error(
                                     MessageType::Publish,
@@ -590,19 +928,40 @@ impl Connection {
                     }
                     return Flow::Continue;
                 }
+                let mut disclose = false;
                 if !allowed(&j.role, Action::Publish, &topic) {
-                    if acknowledge {
-                        self.link.error(
-                            MessageType::Publish,
-                            request,
-                            uri_err::NOT_AUTHORIZED,
-                            &format!("not authorized to publish to '{topic}'"),
-                        );
+                    match dynamic_gate(&j.role, &mut self.grant, Action::Publish, &topic) {
+                        Gate::Allow { disclose: d } => disclose = d,
+                        Gate::Deny(uri) => {
+                            if acknowledge {
+                                self.link.error(
+                                    MessageType::Publish,
+                                    request,
+                                    uri,
+                                    &format!("not authorized to publish to '{topic}'"),
+                                );
+                            }
+                            return Flow::Continue;
+                        }
+                        Gate::Ask(authorizer) => {
+                            let message = Message::Publish {
+                                request,
+                                options: raw_options.clone(),
+                                topic: topic.clone(),
+                                payload,
+                            };
+                            return self.ask_authorizer(
+                                authorizer,
+                                message,
+                                Action::Publish,
+                                &topic,
+                                raw_options,
+                            );
+                        }
                     }
-                    return Flow::Continue;
                 }
                 let mut options = options;
-                if discloses(&j.role, &topic, false) {
+                if disclose || discloses(&j.role, &topic, false) {
                     options.disclose_me = true;
                 }
                 let publication = random_id();
@@ -648,12 +1007,31 @@ impl Connection {
                     );
                 }
                 if !allowed(&j.role, Action::Subscribe, &topic) {
-                    return self.link.refuse(
-                        MessageType::Subscribe,
-                        request,
-                        uri_err::NOT_AUTHORIZED,
-                        &format!("not authorized to subscribe to '{topic}'"),
-                    );
+                    match dynamic_gate(&j.role, &mut self.grant, Action::Subscribe, &topic) {
+                        Gate::Allow { .. } => {}
+                        Gate::Deny(uri) => {
+                            return self.link.refuse(
+                                MessageType::Subscribe,
+                                request,
+                                uri,
+                                &format!("not authorized to subscribe to '{topic}'"),
+                            );
+                        }
+                        Gate::Ask(authorizer) => {
+                            let message = Message::Subscribe {
+                                request,
+                                options: options.clone(),
+                                topic: topic.clone(),
+                            };
+                            return self.ask_authorizer(
+                                authorizer,
+                                message,
+                                Action::Subscribe,
+                                &topic,
+                                options,
+                            );
+                        }
+                    }
                 }
                 // SUBSCRIBED is queued under the table lock so it precedes any EVENT.
                 let mut broker = j.realm.broker.write();
@@ -701,10 +1079,10 @@ impl Connection {
             }
             Message::Register {
                 request,
-                options,
+                options: raw_options,
                 procedure,
             } => {
-                let options = match register_options(&options) {
+                let options = match register_options(&raw_options) {
                     Ok(options) => options,
                     Err(text) => {
                         return self.link.refuse(
@@ -724,12 +1102,31 @@ impl Connection {
                     );
                 }
                 if !allowed(&j.role, Action::Register, &procedure) {
-                    return self.link.refuse(
-                        MessageType::Register,
-                        request,
-                        uri_err::NOT_AUTHORIZED,
-                        &format!("not authorized to register '{procedure}'"),
-                    );
+                    match dynamic_gate(&j.role, &mut self.grant, Action::Register, &procedure) {
+                        Gate::Allow { .. } => {}
+                        Gate::Deny(uri) => {
+                            return self.link.refuse(
+                                MessageType::Register,
+                                request,
+                                uri,
+                                &format!("not authorized to register '{procedure}'"),
+                            );
+                        }
+                        Gate::Ask(authorizer) => {
+                            let message = Message::Register {
+                                request,
+                                options: raw_options.clone(),
+                                procedure: procedure.clone(),
+                            };
+                            return self.ask_authorizer(
+                                authorizer,
+                                message,
+                                Action::Register,
+                                &procedure,
+                                raw_options,
+                            );
+                        }
+                    }
                 }
                 let mut dealer = j.realm.dealer.lock();
                 let (uri, text) = match dealer.register(&procedure, &j.handle, options) {
@@ -809,12 +1206,32 @@ impl Connection {
                     );
                 }
                 if !allowed(&j.role, Action::Call, &procedure) {
-                    return self.link.refuse(
-                        MessageType::Call,
-                        request,
-                        uri_err::NOT_AUTHORIZED,
-                        &format!("not authorized to call '{procedure}'"),
-                    );
+                    match dynamic_gate(&j.role, &mut self.grant, Action::Call, &procedure) {
+                        Gate::Allow { disclose } => options.disclose_me |= disclose,
+                        Gate::Deny(uri) => {
+                            return self.link.refuse(
+                                MessageType::Call,
+                                request,
+                                uri,
+                                &format!("not authorized to call '{procedure}'"),
+                            );
+                        }
+                        Gate::Ask(authorizer) => {
+                            let message = Message::Call {
+                                request,
+                                options: raw_options.clone(),
+                                procedure: procedure.clone(),
+                                payload,
+                            };
+                            return self.ask_authorizer(
+                                authorizer,
+                                message,
+                                Action::Call,
+                                &procedure,
+                                raw_options,
+                            );
+                        }
+                    }
                 }
                 if discloses(&j.role, &procedure, true) {
                     options.disclose_me = true;
