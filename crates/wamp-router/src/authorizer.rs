@@ -191,8 +191,14 @@ impl DynamicAuthorizer {
     }
 }
 
-/// `{allow, disclose?, cache?}`.
+/// `{allow, disclose?, cache?}` (and `validate`, which is accepted and unused);
+/// other keys make it malformed, as with Crossbar.io.
 fn parse_dict(d: &Dict) -> Option<(Grant, bool)> {
+    if d.keys()
+        .any(|k| !matches!(k.as_str(), "allow" | "disclose" | "cache" | "validate"))
+    {
+        return None;
+    }
     let flag = |key: &str, default: bool| match d.get(key) {
         None | Some(Value::Null) => Some(default),
         Some(v) => v.as_bool(),
@@ -280,6 +286,7 @@ mod tests {
             Value::from("yes"),
             Value::Dict(dict! {"disclose" => true}),
             Value::Dict(dict! {"allow" => 1u64}),
+            Value::Dict(dict! {"allow" => true, "alow" => true}),
         ] {
             assert_eq!(a.verdict(answer(bad), Action::Call, "x"), Err(Undecided));
         }
