@@ -60,6 +60,13 @@ realm = "auth"
 methods = ["ticket"]
 
 [[realm]]
+name = "anon"
+[realm.auth.dynamic]
+procedure = "com.example.authenticate"
+realm = "auth"
+methods = ["anonymous"]
+
+[[realm]]
 name = "shortcache"
 authorizer_cache_ms = 200
 authorizer_timeout_ms = 300
@@ -113,6 +120,13 @@ fn authenticate(args: &[Value]) -> HandlerResult {
         .get("authmethod")
         .and_then(Value::as_str)
         .unwrap_or_default();
+    if realm == "anon" && method == "anonymous" {
+        let wanted = details.get("authrole").and_then(Value::as_str);
+        return match wanted {
+            Some("visitor") => answer(Value::from("visitor")),
+            _ => error("com.example.go_away", "ask for role visitor"),
+        };
+    }
     if realm != "realm1" && realm != "shortcache" {
         return error("wamp.error.not_authorized", "unexpected realm");
     }
@@ -392,6 +406,23 @@ async fn absent_or_silent_authenticator_fails_authentication() {
     .await
     .expect("call");
     assert_eq!(r.args, vec![Value::from(1)]);
+}
+
+#[tokio::test]
+async fn anonymous_decided_by_the_authenticator() {
+    let router = start().await;
+    let (_components, _) = components(&router).await;
+    let options = ConnectOptions {
+        hello_details: dict! {"authrole" => "visitor"},
+        ..ConnectOptions::default()
+    };
+    let s = connect(&router, "anon", options).await.expect("joins");
+    assert_eq!(detail(&s, "authrole"), "visitor");
+    assert_eq!(detail(&s, "authmethod"), "anonymous");
+    assert_eq!(detail(&s, "authprovider"), "dynamic");
+    assert!(detail(&s, "authid").starts_with("anonymous-"));
+    let r = connect(&router, "anon", ConnectOptions::default()).await;
+    assert_abort(r, "com.example.go_away", Some("ask for role visitor"));
 }
 
 #[tokio::test]
