@@ -576,7 +576,7 @@ async fn authorizer_answers_are_cached() {
 async fn authorizer_leaving_while_a_message_waits() {
     let router = start().await;
     let (components, _) = components(&router).await;
-    let _backend = backend(&router).await;
+    let backend = backend(&router).await;
     // A second authorizer component on realm `auth` that never answers, taking
     // over the procedure.
     let hanging = connect(&router, "auth", ConnectOptions::default())
@@ -604,6 +604,19 @@ async fn authorizer_leaving_while_a_message_waits() {
     });
     within("authorizer asked", rx.recv()).await.expect("asked");
     assert_eq!(pending_calls(&router, "auth"), 1);
+    // Only joe waits: others are served meanwhile.
+    let r = within(
+        "bystander call",
+        backend.call(
+            "com.example.allowed.echo",
+            vec![Value::from(9)],
+            Dict::new(),
+        ),
+    )
+    .await
+    .expect("bystander call");
+    assert_eq!(r.args, vec![Value::from(9)]);
+    assert!(!waiting.is_finished());
     hanging.disconnect().await;
     let r = within("waiting call", waiting).await.expect("task");
     assert_error(r, "wamp.error.authorization_failed", "callee gone");
