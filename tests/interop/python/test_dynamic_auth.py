@@ -11,12 +11,14 @@ whose interop configuration does not declare them.
 import asyncio
 
 import pytest
+import txaio
 
 from wampinterop import (
     IS_CROSSBAR,
     RS_HOST,
     RS_PORT,
     SERIALIZERS,
+    STEP_TIMEOUT,
     WS_URL,
     Client,
     disconnect,
@@ -73,6 +75,8 @@ async def open_session(transport, serializer, realm, authid=None, authmethods=No
     Returns the session; `session.joined` holds the WELCOME details or the
     exception, `session.leave_details` the ABORT."""
     loop = asyncio.get_running_loop()
+    # Each test runs on its own loop (conftest.py); txaio must use this one.
+    txaio.config.loop = loop
     config = ComponentConfig(realm=realm)
     if authmethods:
         session = AuthClient(config, authid, authmethods, secret)
@@ -82,6 +86,7 @@ async def open_session(transport, serializer, realm, authid=None, authmethods=No
     if transport == "websocket":
         _s, host, port, _r, _p, _q = parse_ws_url(WS_URL)
         factory = WampWebSocketClientFactory(lambda: session, url=WS_URL, serializers=[ser])
+        factory.setProtocolOptions(openHandshakeTimeout=STEP_TIMEOUT, closeHandshakeTimeout=1.0)
     else:
         host, port = RS_HOST, RS_PORT
         factory = WampRawSocketClientFactory(lambda: session, serializer=ser)
