@@ -179,6 +179,12 @@ fn authorize(args: &[Value], counts: &Counts) -> HandlerResult {
     if session.get("authrole").and_then(Value::as_str) != Some("user") {
         return answer(Value::Bool(false));
     }
+    let extra = session.get("authextra").and_then(Value::as_dict);
+    if session.get("authprovider").and_then(Value::as_str) != Some("dynamic")
+        || extra.and_then(|e| e.get("greeting")).is_none()
+    {
+        return error("com.example.bad_details", "session details incomplete");
+    }
     match (action, uri) {
         ("call", u) if u.starts_with("com.example.allowed.") => answer(Value::Bool(true)),
         ("call", "com.example.uncached") => {
@@ -333,6 +339,18 @@ async fn ticket_decided_by_the_authenticator() {
     }
     assert_eq!(pending_calls(&router, "auth"), 0);
     assert_eq!(router.stats().sessions, 1, "only joe");
+    // The session meta API tells the same story.
+    let b = backend(&router).await;
+    let got = b
+        .call("wamp.session.get", vec![Value::from(joe.id())], Dict::new())
+        .await
+        .expect("session.get");
+    let details = got.args.first().and_then(Value::as_dict).expect("details");
+    assert_eq!(
+        details.get("authprovider").and_then(Value::as_str),
+        Some("dynamic")
+    );
+    assert_eq!(details.get("authextra").and_then(Value::as_dict), extra);
 }
 
 #[tokio::test]

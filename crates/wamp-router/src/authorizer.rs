@@ -225,7 +225,8 @@ impl std::fmt::Debug for DynamicAuthorizer {
 }
 
 /// The arguments of the authorizer call: `(session, uri, action, options)`, where
-/// `session` holds `session`, `realm`, `authid`, `authrole` and `authmethod`.
+/// `session` holds `session`, `realm`, `authid`, `authrole`, `authmethod`,
+/// `authprovider` and `authextra`.
 pub fn authorizer_args(
     realm: &str,
     session: &SessionHandle,
@@ -239,6 +240,8 @@ pub fn authorizer_args(
         "authid" => session.authid.as_str(),
         "authrole" => session.authrole.as_str(),
         "authmethod" => session.authmethod.as_str(),
+        "authprovider" => session.authprovider,
+        "authextra" => session.authextra.clone(),
     };
     vec![
         Value::Dict(details),

@@ -791,7 +791,8 @@ impl Connection {
                     (authid, authrole, authmethod.to_owned()),
                     self.link.outbox.clone(),
                 )
-                .with_features(PeerFeatures::from_roles(peer_roles)),
+                .with_features(PeerFeatures::from_roles(peer_roles))
+                .with_provider(provider, extra),
             );
             sessions.insert(id, handle.clone());
             handle
@@ -805,8 +806,8 @@ impl Connection {
             "agent" => crate::AGENT,
             "roles" => crate::roles::router_roles(),
         };
-        if !extra.is_empty() {
-            details.insert("authextra".into(), Value::Dict(extra));
+        if !handle.authextra.is_empty() {
+            details.insert("authextra".into(), Value::Dict(handle.authextra.clone()));
         }
         let welcome = Message::Welcome {
             session: handle.id,
