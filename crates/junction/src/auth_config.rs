@@ -47,17 +47,35 @@
 //! salt = "..."
 //! iterations = 1000
 //! keylen = 32
+//!
+//! [[realm.auth.cryptosign]]        # public keys from `junction keygen`
+//! authid = "device-1"
+//! role = "backend"
+//! pubkeys = ["<64 hex characters>"]
+//!
+//! [[realm.auth.scram]]             # junction hash-secret --method scram
+//! authid = "mary"
+//! role = "backend"
+//! kdf = "argon2id13"               # or "pbkdf2" (then no `memory`)
+//! iterations = 3
+//! memory = 65536
+//! salt = "..."
+//! stored_key = "..."
+//! server_key = "..."
 //! ```
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
 use serde::Deserialize;
 use toml::Spanned;
 use wamp_proto::uri::{is_valid_pattern, is_valid_uri, MatchPolicy, UriRule};
 use wamp_router::auth::{
-    check_ticket_hash, CraSalt, CraUser, Permission, PermissionMatch, RealmAuth, Role, TicketUser,
+    check_ticket_hash, cryptosign, scram, CraSalt, CraUser, CryptosignUser, Kdf, Permission,
+    PermissionMatch, RealmAuth, Role, ScramUser, TicketUser,
 };
 use wamp_router::authenticator::DynamicAuthenticator;
 use wamp_router::authorizer::DynamicAuthorizer;
@@ -166,8 +184,107 @@ pub struct AuthConfig {
     /// WAMP-CRA users.
     #[serde(default)]
     pub wampcra: Vec<CraConfig>,
+    /// WAMP-Cryptosign users.
+    #[serde(default)]
+    pub cryptosign: Vec<CryptosignConfig>,
+    /// WAMP-SCRAM users.
+    #[serde(default)]
+    pub scram: Vec<ScramConfig>,
     /// A dynamic authenticator.
     pub dynamic: Option<DynamicConfig>,
+}
+
+/// A WAMP-Cryptosign user: the Ed25519 public keys it may log in with.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CryptosignConfig {
+    /// The authid.
+    pub authid: Spanned<String>,
+    /// The role it gets.
+    pub role: Spanned<String>,
+    /// Public keys, 64 hex characters each (`junction keygen`).
+    pub pubkeys: Spanned<Vec<Spanned<String>>>,
+}
+
+/// A WAMP-SCRAM user's stored key material (`junction hash-secret --method scram`).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ScramConfig {
+    /// The authid.
+    pub authid: Spanned<String>,
+    /// The role it gets.
+    pub role: Spanned<String>,
+    /// `argon2id13` or `pbkdf2`.
+    pub kdf: Spanned<String>,
+    /// KDF iterations (Argon2: time cost).
+    pub iterations: Spanned<u32>,
+    /// Argon2 memory in KiB (argon2id13 only).
+    pub memory: Option<Spanned<u32>>,
+    /// The salt, Base64.
+    pub salt: Spanned<String>,
+    /// StoredKey, Base64.
+    pub stored_key: Spanned<Redacted>,
+    /// ServerKey, Base64.
+    pub server_key: Spanned<Redacted>,
+}
+
+/// The router's form of a SCRAM user, or what is wrong and where.
+fn scram_user(c: &ScramConfig) -> Result<ScramUser, (std::ops::Range<usize>, String)> {
+    let id = c.authid.get_ref();
+    let kdf = match (c.kdf.get_ref().as_str(), &c.memory) {
+        ("argon2id13", Some(m)) => Kdf::Argon2id13 {
+            memory: *m.get_ref(),
+        },
+        ("argon2id13", None) => {
+            return Err((
+                c.kdf.span(),
+                format!("scram user '{id}': kdf argon2id13 needs `memory` (KiB)"),
+            ))
+        }
+        ("pbkdf2", None) => Kdf::Pbkdf2,
+        ("pbkdf2", Some(m)) => {
+            return Err((
+                m.span(),
+                format!("scram user '{id}': `memory` is for kdf argon2id13 only"),
+            ))
+        }
+        (other, _) => {
+            return Err((
+                c.kdf.span(),
+                format!("scram user '{id}': kdf '{other}' is not argon2id13 or pbkdf2"),
+            ))
+        }
+    };
+    let salt = B64.decode(c.salt.get_ref()).map_err(|_| {
+        (
+            c.salt.span(),
+            format!("scram user '{id}': salt is not Base64"),
+        )
+    })?;
+    if salt.is_empty() {
+        return Err((c.salt.span(), format!("scram user '{id}': salt is empty")));
+    }
+    scram::check_params(kdf, &salt, *c.iterations.get_ref())
+        .map_err(|e| (c.iterations.span(), format!("scram user '{id}': {e}")))?;
+    let key = |k: &Spanned<Redacted>, name: &str| {
+        B64.decode(&k.get_ref().0)
+            .ok()
+            .and_then(|b| <[u8; 32]>::try_from(b).ok())
+            .ok_or_else(|| {
+                (
+                    k.span(),
+                    format!("scram user '{id}': {name} must be 32 bytes in Base64"),
+                )
+            })
+    };
+    Ok(ScramUser {
+        role: c.role.get_ref().clone(),
+        kdf,
+        iterations: *c.iterations.get_ref(),
+        salt,
+        stored_key: key(&c.stored_key, "stored_key")?,
+        server_key: key(&c.server_key, "server_key")?,
+    })
 }
 
 /// Anonymous access.
@@ -424,6 +541,54 @@ pub fn validate(realm: &Realm, text: Option<&str>) -> Result<(), ConfigError> {
             );
         }
     }
+    let mut seen = Vec::new();
+    let mut keys = Vec::new();
+    for c in &auth.cryptosign {
+        let id = c.authid.get_ref();
+        if seen.contains(&id) {
+            return fail(
+                c.authid.span(),
+                format!("cryptosign authid '{id}' is declared twice"),
+            );
+        }
+        seen.push(id);
+        role_known(&c.role)?;
+        if c.pubkeys.get_ref().is_empty() {
+            return fail(
+                c.pubkeys.span(),
+                format!("cryptosign user '{id}' needs at least one key in `pubkeys`"),
+            );
+        }
+        for k in c.pubkeys.get_ref() {
+            let key = match cryptosign::parse_pubkey(k.get_ref()) {
+                Ok(key) => key,
+                Err(e) => return fail(k.span(), format!("pubkeys of '{id}': {e}")),
+            };
+            // A HELLO without authid finds its user by key: a key has one owner.
+            if keys.contains(&key) {
+                return fail(
+                    k.span(),
+                    format!("pubkeys of '{id}': this key is listed twice in the realm"),
+                );
+            }
+            keys.push(key);
+        }
+    }
+    let mut seen = Vec::new();
+    for c in &auth.scram {
+        let id = c.authid.get_ref();
+        if seen.contains(&id) {
+            return fail(
+                c.authid.span(),
+                format!("scram authid '{id}' is declared twice"),
+            );
+        }
+        seen.push(id);
+        role_known(&c.role)?;
+        if let Err((span, why)) = scram_user(c) {
+            return fail(span, why);
+        }
+    }
     Ok(())
 }
 
@@ -565,6 +730,30 @@ pub fn realm_auth(realm: &Realm) -> RealmAuth {
                 )
             })
             .collect(),
+        cryptosign: auth
+            .cryptosign
+            .iter()
+            .map(|c| {
+                (
+                    c.authid.get_ref().clone(),
+                    CryptosignUser {
+                        role: c.role.get_ref().clone(),
+                        pubkeys: c
+                            .pubkeys
+                            .get_ref()
+                            .iter()
+                            .filter_map(|k| cryptosign::parse_pubkey(k.get_ref()).ok())
+                            .collect(),
+                    },
+                )
+            })
+            .collect(),
+        // Validated before; a user that does not convert is left out (no login).
+        scram: auth
+            .scram
+            .iter()
+            .filter_map(|c| Some((c.authid.get_ref().clone(), scram_user(c).ok()?)))
+            .collect(),
         roles,
         dynamic: auth.dynamic.as_ref().map(|d| DynamicAuthenticator {
             procedure: d.procedure.get_ref().clone(),
@@ -585,12 +774,44 @@ pub struct HashSecretArgs {
     /// Salted WAMP-CRA: the salt; prints the derived key for `derived_key`.
     #[arg(long)]
     pub salt: Option<String>,
-    /// PBKDF2 iterations (default: 100000 for tickets, 1000 for salted WAMP-CRA).
+    /// KDF iterations (default: 100000 for tickets, 1000 for salted WAMP-CRA; SCRAM:
+    /// 3 for argon2id13, 100000 for pbkdf2).
     #[arg(long)]
     pub iterations: Option<u32>,
     /// Salted WAMP-CRA: derived key length in bytes.
     #[arg(long, default_value_t = 32)]
     pub keylen: u32,
+    /// What to produce: a ticket hash (default), salted WAMP-CRA key material (the
+    /// default when --salt is given) or WAMP-SCRAM key material.
+    #[arg(long, value_enum)]
+    pub method: Option<HashMethod>,
+    /// WAMP-SCRAM: the key derivation function.
+    #[arg(long, value_enum, default_value_t = KdfArg::Argon2id13)]
+    pub kdf: KdfArg,
+    /// WAMP-SCRAM with argon2id13: memory cost in KiB.
+    #[arg(long, default_value_t = 65536)]
+    pub memory: u32,
+}
+
+/// `hash-secret --method`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HashMethod {
+    /// `ticket_hash` for `[[realm.auth.ticket]]`.
+    Ticket,
+    /// Salted WAMP-CRA (`derived_key`, needs --salt).
+    Wampcra,
+    /// WAMP-SCRAM (`kdf`, `salt`, `stored_key`, ... for `[[realm.auth.scram]]`).
+    Scram,
+}
+
+/// `hash-secret --kdf`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KdfArg {
+    /// Argon2id 1.3.
+    #[value(name = "argon2id13")]
+    Argon2id13,
+    /// PBKDF2-HMAC-SHA256.
+    Pbkdf2,
 }
 
 /// Runs `junction hash-secret`, printing to standard output.
@@ -604,6 +825,27 @@ pub fn hash_secret(args: HashSecretArgs) -> anyhow::Result<()> {
         }
     };
     anyhow::ensure!(!secret.is_empty(), "the secret is empty");
+    let method = args.method.unwrap_or(if args.salt.is_some() {
+        HashMethod::Wampcra
+    } else {
+        HashMethod::Ticket
+    });
+    match method {
+        HashMethod::Scram => {
+            anyhow::ensure!(args.salt.is_none(), "--salt is for salted WAMP-CRA only");
+            println!(
+                "{}",
+                scram_form(&secret, args.kdf, args.iterations, args.memory)?
+            );
+            return Ok(());
+        }
+        HashMethod::Wampcra => {
+            anyhow::ensure!(args.salt.is_some(), "salted WAMP-CRA needs --salt");
+        }
+        HashMethod::Ticket => {
+            anyhow::ensure!(args.salt.is_none(), "--salt is for salted WAMP-CRA only");
+        }
+    }
     println!(
         "{}",
         stored_form(&secret, args.salt.as_deref(), args.iterations, args.keylen)?
@@ -639,6 +881,31 @@ pub fn stored_form(
             ))
         }
     }
+}
+
+/// The TOML lines of a `[[realm.auth.scram]]` user's key material for `password`.
+pub fn scram_form(
+    password: &str,
+    kdf: KdfArg,
+    iterations: Option<u32>,
+    memory: u32,
+) -> anyhow::Result<String> {
+    let (kdf, iterations) = match kdf {
+        KdfArg::Argon2id13 => (Kdf::Argon2id13 { memory }, iterations.unwrap_or(3)),
+        KdfArg::Pbkdf2 => (Kdf::Pbkdf2, iterations.unwrap_or(100_000)),
+    };
+    let user = scram::new_user("", password, kdf, iterations).map_err(anyhow::Error::msg)?;
+    let memory = match kdf {
+        Kdf::Argon2id13 { memory } => format!("memory = {memory}\n"),
+        Kdf::Pbkdf2 => String::new(),
+    };
+    Ok(format!(
+        "kdf = \"{}\"\niterations = {iterations}\n{memory}salt = \"{}\"\nstored_key = \"{}\"\nserver_key = \"{}\"",
+        kdf.name(),
+        B64.encode(&user.salt),
+        B64.encode(user.stored_key),
+        B64.encode(user.server_key),
+    ))
 }
 
 fn toml_string(s: &str) -> String {
@@ -754,5 +1021,87 @@ secret = "s3cret"
             "{c}"
         );
         assert!(super::stored_form("x", Some("s"), Some(1), 0).is_err());
+    }
+
+    const PUBKEY: &str = "1adfc8bfe1d35616e64dffbd900096f23b066f914c8c2ffbb66f6075b96e116d";
+
+    #[test]
+    fn cryptosign_and_scram_users() {
+        let material =
+            super::scram_form("pencil", super::KdfArg::Pbkdf2, Some(16), 0).expect("scram form");
+        assert!(!material.contains("memory"), "{material}");
+        let argon = super::scram_form("pencil", super::KdfArg::Argon2id13, Some(1), 64)
+            .expect("scram form");
+        assert!(
+            argon.contains("memory = 64") && argon.contains("argon2id13"),
+            "{argon}"
+        );
+        let c = Config::from_toml(&realm(&format!(
+            r#"
+[[realm.auth.cryptosign]]
+authid = "dev"
+role = "user"
+pubkeys = ["{PUBKEY}"]
+[[realm.auth.scram]]
+authid = "mary"
+role = "user"
+{material}
+[[realm.auth.scram]]
+authid = "anne"
+role = "user"
+{argon}
+"#
+        )))
+        .expect("parses");
+        let auth = &c.router_config().realms[0].auth;
+        assert!(auth.offers("cryptosign") && auth.offers("wamp-scram") && auth.offers("scram"));
+        assert_eq!(auth.cryptosign["dev"].pubkeys.len(), 1);
+        assert_eq!(auth.scram["mary"].iterations, 16);
+        assert_eq!(
+            auth.scram["anne"].kdf,
+            wamp_router::auth::Kdf::Argon2id13 { memory: 64 }
+        );
+        let stored = material
+            .lines()
+            .find_map(|l| l.strip_prefix("stored_key = "))
+            .expect("stored_key");
+        assert!(!format!("{c:?}").contains(stored.trim_matches('"')));
+    }
+
+    #[test]
+    fn cryptosign_and_scram_mistakes_name_line_and_key() {
+        let cs = |keys: &str| {
+            error(&format!(
+                "[[realm.auth.cryptosign]]\nauthid = \"d\"\nrole = \"r\"\npubkeys = [{keys}]\n"
+            ))
+        };
+        let e = cs("\"abc\"");
+        assert!(
+            e.contains("line 6") && e.contains("pubkeys") && e.contains("64 hex"),
+            "{e}"
+        );
+        let e = cs("");
+        assert!(e.contains("line 6") && e.contains("at least one"), "{e}");
+        let e = cs(&format!("\"{PUBKEY}\", \"{PUBKEY}\""));
+        assert!(e.contains("twice"), "{e}");
+        let scram = |body: &str| {
+            error(&format!(
+                "[[realm.auth.scram]]\nauthid = \"m\"\nrole = \"r\"\n{body}"
+            ))
+        };
+        let keys = "salt = \"AAAAAAAAAAA=\"\nstored_key = \"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\"\nserver_key = \"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\"\n";
+        let e = scram(&format!("kdf = \"md5\"\niterations = 1\n{keys}"));
+        assert!(e.contains("line 6") && e.contains("md5"), "{e}");
+        let e = scram(&format!("kdf = \"argon2id13\"\niterations = 1\n{keys}"));
+        assert!(e.contains("line 6") && e.contains("memory"), "{e}");
+        let e = scram(&format!("kdf = \"pbkdf2\"\niterations = 0\n{keys}"));
+        assert!(e.contains("line 7") && e.contains("iterations"), "{e}");
+        let e = scram(&format!(
+            "kdf = \"pbkdf2\"\niterations = 1\n{}",
+            keys.replace("stored_key = \"AAAA", "stored_key = \"")
+        ));
+        assert!(e.contains("line 9") && e.contains("stored_key"), "{e}");
+        let e = scram("kdf = \"pbkdf2\"\niterations = 1\n");
+        assert!(e.contains("salt"), "{e}");
     }
 }

@@ -5,6 +5,7 @@ pub mod auth_config;
 pub mod bench;
 pub mod cli;
 pub mod config;
+pub mod keygen;
 pub mod server;
 pub mod transport;
 

@@ -40,9 +40,12 @@ enum Command {
     Subscribe(junction::cli::SubscribeArgs),
     /// Register a procedure answered by running a command per invocation.
     Register(junction::cli::RegisterArgs),
-    /// Print the stored form of a secret: a ticket's `ticket_hash`, or with --salt
-    /// the salted WAMP-CRA `derived_key` (see docs/configuration.md).
+    /// Print the stored form of a secret: a ticket's `ticket_hash`, with --salt the
+    /// salted WAMP-CRA `derived_key`, with --method scram WAMP-SCRAM key material
+    /// (see docs/configuration.md).
     HashSecret(junction::auth_config::HashSecretArgs),
+    /// Generate an Ed25519 key pair for WAMP-Cryptosign.
+    Keygen(junction::keygen::KeygenArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -101,6 +104,7 @@ fn main() -> anyhow::Result<()> {
         Command::Subscribe(args) => std::process::exit(junction::cli::subscribe(args)),
         Command::Register(args) => std::process::exit(junction::cli::register(args)),
         Command::HashSecret(args) => junction::auth_config::hash_secret(args),
+        Command::Keygen(args) => junction::keygen::keygen(args),
     }
 }
 

@@ -1,5 +1,6 @@
-//! Authentication (ticket, WAMP-CRA plain and salted) and authorization (roles
-//! with exact/prefix/wildcard permissions), configured from TOML.
+//! Authentication (ticket, WAMP-CRA plain and salted, WAMP-Cryptosign,
+//! WAMP-SCRAM) and authorization (roles with exact/prefix/wildcard permissions),
+//! configured from TOML.
 
 mod common;
 
@@ -8,10 +9,22 @@ use wamp_client::{ConnectOptions, Error, PublishOptions, Session};
 use wamp_proto::{dict, Dict, Message, Payload, Value};
 
 const TICKET: &str = "joe's ticket";
+/// Alice's cryptosign key (seed) and a key nobody configured.
+const ALICE_KEY: [u8; 32] = [0x11; 32];
+const STRANGER_KEY: [u8; 32] = [0x22; 32];
+const BOB_KEY: [u8; 32] = [0x33; 32];
+
+fn pubkey(seed: &[u8; 32]) -> String {
+    wamp_client::PrivateKey::new(*seed).public_key_hex()
+}
 
 fn config_toml() -> String {
     let ticket_hash = wamp_router::auth::hash_ticket(TICKET, 1000);
     let derived = wamp_router::auth::derive_cra_key("salted-secret", "salt123", 1000, 32);
+    let (alice, bob) = (pubkey(&ALICE_KEY), pubkey(&BOB_KEY));
+    use junction::auth_config::{scram_form, KdfArg};
+    let mary = scram_form("mary's password", KdfArg::Pbkdf2, Some(64), 0).expect("scram");
+    let anne = scram_form("anne's password", KdfArg::Argon2id13, Some(1), 64).expect("scram");
     format!(
         r#"
 [[realm]]
@@ -82,6 +95,38 @@ name = "closed"
 authid = "joe"
 role = "backend"
 ticket_hash = "{ticket_hash}"
+
+[[realm]]
+name = "keys"
+[[realm.role]]
+name = "device"
+[[realm.role.permission]]
+uri = "com.example."
+match = "prefix"
+call = true
+register = true
+[[realm.role]]
+name = "user"
+[[realm.role.permission]]
+uri = "com.example.api."
+match = "prefix"
+call = true
+[[realm.auth.cryptosign]]
+authid = "alice"
+role = "device"
+pubkeys = ["{alice}"]
+[[realm.auth.cryptosign]]
+authid = "bob"
+role = "user"
+pubkeys = ["{bob}"]
+[[realm.auth.scram]]
+authid = "mary"
+role = "user"
+{mary}
+[[realm.auth.scram]]
+authid = "anne"
+role = "device"
+{anne}
 "#
     )
 }
@@ -497,4 +542,255 @@ async fn unanswered_challenge_times_out() {
     }
     assert!(peer.closed_within(std::time::Duration::from_secs(2)).await);
     assert_eq!(router.stats().sessions, 0);
+}
+
+#[tokio::test]
+async fn cryptosign_by_authid_or_key() {
+    let router = start().await;
+    let joe = bystander(&router).await;
+    for authid in [Some("alice"), None] {
+        let s = connect(
+            &router,
+            "keys",
+            ConnectOptions::default().with_cryptosign(authid, ALICE_KEY),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("alice ({authid:?}) joins: {e}"));
+        assert_eq!(detail(&s, "authid"), "alice");
+        assert_eq!(detail(&s, "authrole"), "device");
+        assert_eq!(detail(&s, "authmethod"), "cryptosign");
+        // The role applies.
+        s.register_fn("com.example.ping", |_, _| async {
+            Ok((vec![], Dict::new()))
+        })
+        .await
+        .expect("device may register");
+        not_authorized(
+            s.register_fn("org.other", |_, _| async { Ok((vec![], Dict::new())) })
+                .await
+                .map(|_| ()),
+            "register outside com.example.",
+        );
+        s.leave().await.expect("leave");
+    }
+    let before = router.wait_for_stats(|s| s.sessions == 1).await.sessions;
+    // Someone else's key, an unknown key, an unknown authid: CHALLENGE, then ABORT.
+    for (authid, key) in [
+        (Some("alice"), BOB_KEY),
+        (Some("alice"), STRANGER_KEY),
+        (None, STRANGER_KEY),
+        (Some("nobody"), ALICE_KEY),
+    ] {
+        let r = connect(
+            &router,
+            "keys",
+            ConnectOptions::default().with_cryptosign(authid, key),
+        )
+        .await;
+        assert_abort(r, "wamp.error.not_authorized");
+        assert_eq!(router.stats().sessions, before);
+    }
+    // A realm without cryptosign users.
+    assert_abort(
+        connect(
+            &router,
+            "closed",
+            ConnectOptions::default().with_cryptosign(Some("alice"), ALICE_KEY),
+        )
+        .await,
+        "wamp.error.no_matching_auth_method",
+    );
+    bystander_works(&joe).await;
+}
+
+/// Cryptosign on the wire: a 64-hex challenge; a forged or malformed signature
+/// ends in ABORT; a HELLO asking for a tls-unique binding cannot use cryptosign.
+#[tokio::test]
+async fn cryptosign_wire_format() {
+    use ed25519_dalek::{Signer as _, SigningKey};
+    let router = start().await;
+    let hello = |binding: Value| {
+        let mut details = dict! {
+            "roles" => dict! {"caller" => Dict::new()},
+            "authmethods" => vec![Value::from("cryptosign")],
+        };
+        details.insert(
+            "authextra".into(),
+            Value::Dict(dict! { "pubkey" => pubkey(&ALICE_KEY), "channel_binding" => binding }),
+        );
+        Message::Hello {
+            realm: "keys".into(),
+            details,
+        }
+    };
+    let hex = |b: &[u8]| b.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    for (binding, answer) in [
+        (Value::Null, "good"),
+        (Value::from("tls-unique"), "no binding"),
+        (Value::Null, "other challenge"),
+        (Value::Null, "short"),
+        (Value::Null, "not hex"),
+    ] {
+        let mut peer = test_support::raw_ws(&router.ws_url(), &["wamp.2.json"])
+            .await
+            .expect("connect");
+        peer.send(hello(binding)).await.expect("hello");
+        if answer == "no binding" {
+            match peer.recv().await {
+                Some(Message::Abort { reason, .. }) => {
+                    assert_eq!(reason, "wamp.error.no_matching_auth_method")
+                }
+                other => panic!("expected ABORT, got {other:?}"),
+            }
+            continue;
+        }
+        let challenge = match peer.recv().await {
+            Some(Message::Challenge { method, extra }) => {
+                assert_eq!(method, "cryptosign");
+                assert_eq!(extra.get("channel_binding"), Some(&Value::Null));
+                let c = extra
+                    .get("challenge")
+                    .and_then(Value::as_str)
+                    .expect("challenge");
+                assert_eq!(c.len(), 64);
+                (0..32)
+                    .map(|i| u8::from_str_radix(&c[2 * i..2 * i + 2], 16).expect("hex"))
+                    .collect::<Vec<u8>>()
+            }
+            other => panic!("expected CHALLENGE, got {other:?}"),
+        };
+        let key = SigningKey::from_bytes(&ALICE_KEY);
+        let signature = match answer {
+            "good" => format!(
+                "{}{}",
+                hex(&key.sign(&challenge).to_bytes()),
+                hex(&challenge)
+            ),
+            "other challenge" => {
+                let other = [0u8; 32];
+                format!("{}{}", hex(&key.sign(&other).to_bytes()), hex(&other))
+            }
+            "short" => hex(&key.sign(&challenge).to_bytes()),
+            _ => "zz".repeat(96),
+        };
+        peer.send(Message::Authenticate {
+            signature,
+            extra: Dict::new(),
+        })
+        .await
+        .expect("authenticate");
+        match (peer.recv().await, answer) {
+            (Some(Message::Welcome { details, .. }), "good") => {
+                assert_eq!(details.get("authid").and_then(Value::as_str), Some("alice"));
+            }
+            (Some(Message::Abort { reason, .. }), bad) if bad != "good" => {
+                assert_eq!(reason, "wamp.error.not_authorized");
+            }
+            (other, answer) => panic!("{answer}: unexpected {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn scram_pbkdf2_and_argon2() {
+    let router = start().await;
+    let joe = bystander(&router).await;
+    for (authid, password, role, method) in [
+        ("mary", "mary's password", "user", "wamp-scram"),
+        ("anne", "anne's password", "device", "wamp-scram"),
+        ("mary", "mary's password", "user", "scram"),
+    ] {
+        let mut options = ConnectOptions::default().with_scram(authid, password);
+        options.authmethods = vec![method.into()];
+        let s = connect(&router, "keys", options)
+            .await
+            .unwrap_or_else(|e| panic!("{authid} joins: {e}"));
+        assert_eq!(detail(&s, "authid"), authid);
+        assert_eq!(detail(&s, "authrole"), role);
+        assert_eq!(detail(&s, "authmethod"), method);
+        // The client has checked the server signature already; it is there.
+        let verifier = s
+            .welcome_details()
+            .get("authextra")
+            .and_then(Value::as_dict)
+            .and_then(|e| e.get("verifier"))
+            .and_then(Value::as_str);
+        assert_eq!(verifier.map(str::len), Some(44));
+        s.leave().await.expect("leave");
+    }
+    let before = router.wait_for_stats(|s| s.sessions == 1).await.sessions;
+    for (authid, password) in [
+        ("mary", "anne's password"),
+        ("anne", "anne's passwore"),
+        ("nobody", "mary's password"),
+    ] {
+        let r = connect(
+            &router,
+            "keys",
+            ConnectOptions::default().with_scram(authid, password),
+        )
+        .await;
+        assert_abort(r, "wamp.error.not_authorized");
+        assert_eq!(router.stats().sessions, before);
+    }
+    assert_abort(
+        connect(
+            &router,
+            "closed",
+            ConnectOptions::default().with_scram("mary", "mary's password"),
+        )
+        .await,
+        "wamp.error.no_matching_auth_method",
+    );
+    bystander_works(&joe).await;
+}
+
+/// An unknown SCRAM authid gets a CHALLENGE shaped like a real user's, with a
+/// salt that stays the same between attempts.
+#[tokio::test]
+async fn scram_unknown_authid_gets_a_stable_challenge() {
+    let router = start().await;
+    let mut salts = Vec::new();
+    for authid in ["nobody", "nobody", "mary"] {
+        let mut peer = test_support::raw_ws(&router.ws_url(), &["wamp.2.json"])
+            .await
+            .expect("connect");
+        let mut details = dict! {
+            "roles" => dict! {"caller" => Dict::new()},
+            "authmethods" => vec![Value::from("wamp-scram")],
+            "authid" => authid,
+        };
+        details.insert(
+            "authextra".into(),
+            Value::Dict(dict! { "nonce" => "MTIzNDU2Nzg5MGFiY2RlZg==" }),
+        );
+        peer.send(Message::Hello {
+            realm: "keys".into(),
+            details,
+        })
+        .await
+        .expect("hello");
+        match peer.recv().await {
+            Some(Message::Challenge { method, extra }) => {
+                assert_eq!(method, "wamp-scram");
+                let nonce = extra.get("nonce").and_then(Value::as_str).expect("nonce");
+                assert!(nonce.starts_with("MTIzNDU2Nzg5MGFiY2RlZg==") && nonce.len() > 24);
+                assert!(extra.get("kdf").and_then(Value::as_str).is_some());
+                salts.push(extra.get("salt").cloned().expect("salt"));
+            }
+            other => panic!("expected CHALLENGE, got {other:?}"),
+        }
+        peer.send(Message::Authenticate {
+            signature: "AAAA".into(),
+            extra: Dict::new(),
+        })
+        .await
+        .expect("authenticate");
+        match peer.recv().await {
+            Some(Message::Abort { reason, .. }) => assert_eq!(reason, "wamp.error.not_authorized"),
+            other => panic!("expected ABORT, got {other:?}"),
+        }
+    }
+    assert_eq!(salts[0], salts[1]);
+    assert_ne!(salts[0], salts[2]);
 }

@@ -31,6 +31,9 @@ fn command(args: &[&str]) -> Command {
         .env_remove("JUNCTION_SERIALIZER")
         .env_remove("JUNCTION_AUTHID")
         .env_remove("JUNCTION_AUTHMETHOD")
+        .env_remove("JUNCTION_TICKET")
+        .env_remove("JUNCTION_SECRET")
+        .env_remove("JUNCTION_PRIVATE_KEY")
         .env_remove("RUST_LOG")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -506,4 +509,197 @@ async fn serve_logs_json_to_stderr() {
     let parsed: Json = serde_json::from_str(&log).unwrap_or_else(|e| panic!("{log:?}: {e}"));
     assert!(parsed["level"].is_string(), "{parsed}");
     child.kill().await.expect("kill");
+}
+
+/// A realm `secure` without anonymous access: ticket, WAMP-CRA, WAMP-SCRAM and
+/// cryptosign users; `test.echo` registered there by a ticket user.
+async fn secure_router(cryptosign_pubkey: &str) -> (TestRouter, Session) {
+    let hash = wamp_router::auth::hash_ticket("t1cket", 1000);
+    let scram = junction::auth_config::scram_form(
+        "scram pass",
+        junction::auth_config::KdfArg::Pbkdf2,
+        Some(64),
+        0,
+    )
+    .expect("scram");
+    let toml = format!(
+        r#"
+[[realm]]
+name = "secure"
+[[realm.auth.ticket]]
+authid = "joe"
+role = "user"
+ticket_hash = "{hash}"
+[[realm.auth.wampcra]]
+authid = "peter"
+role = "user"
+secret = "cra secret"
+[[realm.auth.scram]]
+authid = "mary"
+role = "user"
+{scram}
+[[realm.auth.cryptosign]]
+authid = "device"
+role = "user"
+pubkeys = ["{cryptosign_pubkey}"]
+"#
+    );
+    let parsed = junction::Config::from_toml(&toml).expect("config");
+    let router = TestRouter::start_with(move |c| c.realms = parsed.realms).await;
+    let callee = Session::connect_with(
+        &router.ws_url(),
+        "secure",
+        wamp_client::ConnectOptions::default().with_ticket("joe", "t1cket"),
+    )
+    .await
+    .expect("callee joins");
+    callee
+        .register_fn("test.echo", |args: Vec<Value>, kwargs: Dict| async move {
+            Ok((args, kwargs))
+        })
+        .await
+        .expect("register");
+    (router, callee)
+}
+
+#[tokio::test]
+async fn keygen_and_every_authmethod() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key_file = dir.path().join("device.key");
+    let key_path = key_file.to_str().expect("utf-8");
+    // keygen: a pair on stdout, or the private key into a 0600 file.
+    let out = run(&["keygen"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let private_hex = text
+        .lines()
+        .find_map(|l| l.strip_prefix("private key: "))
+        .expect("private key line")
+        .trim()
+        .to_owned();
+    assert_eq!(private_hex.len(), 64);
+    let out = run(&["keygen", "--out", key_path]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let public = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    assert_eq!(public.len(), 64, "{public}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&key_file)
+            .expect("meta")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let again = run(&["keygen", "--out", key_path]).await;
+    assert!(!again.status.success(), "does not overwrite a key file");
+
+    let (router, _callee) = secure_router(&public).await;
+    let echo = |extra: &[&str]| {
+        let mut args = vec!["test.echo", "1", "--realm", "secure"];
+        args.extend_from_slice(extra);
+        args.iter().map(|s| s.to_string()).collect::<Vec<_>>()
+    };
+    let expected = vec![json!({"args": [1], "kwargs": {}})];
+    for extra in [
+        vec!["--authid", "joe", "--ticket", "t1cket"],
+        vec!["--authid", "peter", "--secret", "cra secret"],
+        vec![
+            "--authid",
+            "mary",
+            "--secret",
+            "scram pass",
+            "--authmethod",
+            "wamp-scram",
+        ],
+        vec!["--private-key", key_path],
+        vec!["--authid", "device", "--private-key", key_path],
+    ] {
+        let args = echo(&extra);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        assert_eq!(
+            ok(&client(&router, "call", &args).await),
+            expected,
+            "{extra:?}"
+        );
+    }
+    // The private key as hex, and credentials from the environment.
+    let key_text = std::fs::read_to_string(&key_file).expect("key file");
+    let seed = key_text
+        .lines()
+        .find(|l| !l.starts_with('#'))
+        .expect("seed line")
+        .trim()
+        .to_owned();
+    let out = guard(
+        "call",
+        command(&["call", "test.echo", "1", "--realm", "secure"])
+            .env("JUNCTION_URL", router.ws_url())
+            .env("JUNCTION_PRIVATE_KEY", &seed)
+            .output(),
+    )
+    .await
+    .expect("runs");
+    assert_eq!(ok(&out), expected);
+    let out = guard(
+        "call",
+        command(&[
+            "call",
+            "test.echo",
+            "1",
+            "--realm",
+            "secure",
+            "--authid",
+            "joe",
+        ])
+        .env("JUNCTION_URL", router.ws_url())
+        .env("JUNCTION_TICKET", "t1cket")
+        .output(),
+    )
+    .await
+    .expect("runs");
+    assert_eq!(ok(&out), expected);
+}
+
+#[tokio::test]
+async fn authentication_failures_are_one_line() {
+    let (router, _callee) =
+        secure_router("1adfc8bfe1d35616e64dffbd900096f23b066f914c8c2ffbb66f6075b96e116d").await;
+    let cases: [(&[&str], &str); 5] = [
+        (
+            &["--authid", "joe", "--ticket", "wrong"],
+            "authentication failed",
+        ),
+        (
+            &["--authid", "peter", "--secret", "wrong"],
+            "authentication failed",
+        ),
+        (
+            &["--private-key", &"cd".repeat(32)],
+            "authentication failed",
+        ),
+        (&["--ticket", "t1cket"], "--authid"),
+        (&[], "no_matching_auth_method"),
+    ];
+    for (extra, expect) in cases {
+        let mut args = vec!["test.echo", "--realm", "secure"];
+        args.extend_from_slice(extra);
+        let out = client(&router, "call", &args).await;
+        let err = failed(&out);
+        assert!(err.contains(expect), "{extra:?}: {err}");
+        assert!(!err.contains("wrong") && !err.contains("t1cket"), "{err}");
+    }
+    let out = client(
+        &router,
+        "call",
+        &[
+            "test.echo",
+            "--realm",
+            "secure",
+            "--private-key",
+            "/no/such/key",
+        ],
+    )
+    .await;
+    assert!(failed(&out).contains("--private-key"));
 }

@@ -95,7 +95,7 @@ pub use rpc::{
     MatchPolicy, RegisterOptions, Registration, RegistrationHandle,
 };
 pub use session::{
-    ConnectOptions, Secret, Session, CALLEE_FEATURES, CALLER_FEATURES, LEAVE_TIMEOUT,
+    ConnectOptions, PrivateKey, Secret, Session, CALLEE_FEATURES, CALLER_FEATURES, LEAVE_TIMEOUT,
     PUBLISHER_FEATURES, SUBSCRIBER_FEATURES,
 };
 

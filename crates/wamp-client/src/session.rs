@@ -99,6 +99,40 @@ pub struct ConnectOptions {
     /// WAMP-CRA the key is derived from it with the CHALLENGE's parameters). See
     /// [`with_wampcra`](Self::with_wampcra).
     pub wampcra_secret: Option<Secret>,
+    /// The Ed25519 private key to answer a `cryptosign` CHALLENGE with; its public
+    /// key goes into `HELLO.Details.authextra.pubkey`. See
+    /// [`with_cryptosign`](Self::with_cryptosign).
+    pub cryptosign_key: Option<PrivateKey>,
+    /// The password to answer a WAMP-SCRAM CHALLENGE with. See
+    /// [`with_scram`](Self::with_scram).
+    pub scram_password: Option<Secret>,
+}
+
+/// An Ed25519 private key (the 32-byte seed): its `Debug` form does not show it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PrivateKey([u8; 32]);
+
+impl PrivateKey {
+    /// Wraps a 32-byte Ed25519 seed.
+    pub fn new(seed: [u8; 32]) -> PrivateKey {
+        PrivateKey(seed)
+    }
+
+    /// The seed itself.
+    pub fn seed(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// The public key, 64 hex characters.
+    pub fn public_key_hex(&self) -> String {
+        crate::auth::public_key_hex(&self.0)
+    }
+}
+
+impl std::fmt::Debug for PrivateKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PrivateKey(public {})", self.public_key_hex())
+    }
 }
 
 /// A secret (ticket or WAMP-CRA secret): its `Debug` form does not show it.
@@ -137,6 +171,8 @@ impl Default for ConnectOptions {
             hello_details: Dict::new(),
             ticket: None,
             wampcra_secret: None,
+            cryptosign_key: None,
+            scram_password: None,
         }
     }
 }
@@ -195,6 +231,26 @@ impl ConnectOptions {
         self.authid = Some(authid.into());
         self.authmethods = vec!["wampcra".to_owned()];
         self.wampcra_secret = Some(Secret::new(secret));
+        self
+    }
+
+    /// WAMP-Cryptosign authentication with an Ed25519 private key (its 32-byte
+    /// seed): sets `authmethods = ["cryptosign"]` and the key; `authid` may be left
+    /// out (the router then finds the user by public key).
+    pub fn with_cryptosign(mut self, authid: Option<impl Into<String>>, seed: [u8; 32]) -> Self {
+        self.authid = authid.map(Into::into);
+        self.authmethods = vec!["cryptosign".to_owned()];
+        self.cryptosign_key = Some(PrivateKey::new(seed));
+        self
+    }
+
+    /// WAMP-SCRAM authentication as `authid`: sets `authid`,
+    /// `authmethods = ["wamp-scram"]` and the password. The session fails to join
+    /// if the router's server signature in WELCOME is wrong.
+    pub fn with_scram(mut self, authid: impl Into<String>, password: impl Into<String>) -> Self {
+        self.authid = Some(authid.into());
+        self.authmethods = vec!["wamp-scram".to_owned()];
+        self.scram_password = Some(Secret::new(password));
         self
     }
 
@@ -1414,7 +1470,18 @@ async fn join(
         connection.writer.feed(Outgoing::Message(bytes)).await?;
         connection.writer.flush().await
     }
-    send(&mut connection, serializer, &options.hello(realm)).await?;
+    let mut handshake = crate::auth::Handshake::new(options);
+    let mut hello = options.hello(realm);
+    let authextra = handshake.authextra();
+    if let (Message::Hello { details, .. }, false) = (&mut hello, authextra.is_empty()) {
+        // Entries set through `hello_details` win.
+        let mut merged = authextra;
+        if let Some(Value::Dict(given)) = details.get("authextra") {
+            merged.extend(given.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+        details.insert("authextra".into(), Value::Dict(merged));
+    }
+    send(&mut connection, serializer, &hello).await?;
     loop {
         let bytes = match connection.reader.next().await? {
             None => {
@@ -1431,9 +1498,20 @@ async fn join(
             Some(Incoming::Message(bytes)) => bytes,
         };
         let violation = match wamp_proto::decode(serializer, &bytes) {
-            Ok(Message::Welcome { session, details }) => {
-                return Ok((connection, session, details));
-            }
+            Ok(Message::Welcome { session, details }) => match handshake.check_welcome(&details) {
+                Ok(()) => return Ok((connection, session, details)),
+                Err(text) => {
+                    // The router joined us, but could not prove it knows our keys.
+                    let _ = send(
+                        &mut connection,
+                        serializer,
+                        &Message::goodbye("wamp.close.close_realm"),
+                    )
+                    .await;
+                    let _ = connection.writer.close().await;
+                    return Err(Error::Protocol(text));
+                }
+            },
             Ok(Message::Abort {
                 details, reason, ..
             }) => {
@@ -1442,28 +1520,22 @@ async fn join(
                     message: message_of(&details),
                 })
             }
-            Ok(Message::Challenge { method, extra }) => {
-                match crate::auth::answer(&method, &extra, options) {
-                    Ok(signature) => {
-                        let authenticate = Message::Authenticate {
-                            signature,
-                            extra: Dict::new(),
-                        };
-                        send(&mut connection, serializer, &authenticate).await?;
-                        continue;
-                    }
-                    Err(text) => {
-                        let reason = "wamp.error.cannot_authenticate";
-                        let _ =
-                            send(&mut connection, serializer, &Message::abort(reason, &text)).await;
-                        let _ = connection.writer.close().await;
-                        return Err(Error::Abort {
-                            reason: reason.to_owned(),
-                            message: Some(text),
-                        });
-                    }
+            Ok(Message::Challenge { method, extra }) => match handshake.answer(&method, &extra) {
+                Ok((signature, extra)) => {
+                    let authenticate = Message::Authenticate { signature, extra };
+                    send(&mut connection, serializer, &authenticate).await?;
+                    continue;
                 }
-            }
+                Err(text) => {
+                    let reason = "wamp.error.cannot_authenticate";
+                    let _ = send(&mut connection, serializer, &Message::abort(reason, &text)).await;
+                    let _ = connection.writer.close().await;
+                    return Err(Error::Abort {
+                        reason: reason.to_owned(),
+                        message: Some(text),
+                    });
+                }
+            },
             Ok(other) => format!("{} before WELCOME", other.message_type().name()),
             Err(e) => format!("cannot decode the router's answer to HELLO: {e}"),
         };

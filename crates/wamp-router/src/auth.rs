@@ -1,5 +1,5 @@
-//! Authentication (anonymous, ticket, WAMP-CRA plain and salted) and
-//! authorization (roles with URI-pattern permissions).
+//! Authentication (anonymous, ticket, WAMP-CRA plain and salted, and in
+//! submodules WAMP-Cryptosign and WAMP-SCRAM) and authorization (roles with URI-pattern permissions).
 //!
 //! Secrets never appear in logs or error texts. Comparisons of secrets are
 //! constant-time ([`subtle`]).
@@ -18,6 +18,12 @@ use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
+
+pub mod cryptosign;
+pub mod scram;
+
+pub use cryptosign::CryptosignUser;
+pub use scram::{Kdf, ScramUser};
 
 use crate::authenticator::DynamicAuthenticator;
 use crate::authorizer::DynamicAuthorizer;
@@ -259,6 +265,10 @@ pub struct RealmAuth {
     pub ticket: HashMap<String, TicketUser>,
     /// WAMP-CRA users by authid (the method is offered when non-empty).
     pub wampcra: HashMap<String, CraUser>,
+    /// WAMP-Cryptosign users by authid (the method is offered when non-empty).
+    pub cryptosign: HashMap<String, CryptosignUser>,
+    /// WAMP-SCRAM users by authid (the method is offered when non-empty).
+    pub scram: HashMap<String, ScramUser>,
     /// Roles by name. `None`: no authorization (everything allowed for everyone).
     pub roles: Option<HashMap<String, Arc<Role>>>,
     /// Methods a dynamic authenticator decides (they take precedence over the
@@ -273,6 +283,8 @@ impl Default for RealmAuth {
             anonymous: Some("anonymous".into()),
             ticket: HashMap::new(),
             wampcra: HashMap::new(),
+            cryptosign: HashMap::new(),
+            scram: HashMap::new(),
             roles: None,
             dynamic: None,
         }
@@ -301,8 +313,39 @@ impl RealmAuth {
             "anonymous" => self.anonymous.is_some(),
             "ticket" => !self.ticket.is_empty(),
             "wampcra" => !self.wampcra.is_empty(),
+            "cryptosign" => !self.cryptosign.is_empty(),
+            "wamp-scram" | "scram" => !self.scram.is_empty(),
             _ => false,
         }
+    }
+
+    /// Whether a HELLO with these `details` can use `method` here: the realm
+    /// offers it and the HELLO has what it needs (an authid; for cryptosign a
+    /// public key instead; for SCRAM a nonce) and asks for no channel binding.
+    pub fn can_start(&self, method: &str, details: &wamp_proto::Dict) -> bool {
+        use wamp_proto::Value;
+        let authid = details
+            .get("authid")
+            .and_then(Value::as_str)
+            .filter(|a| !a.is_empty());
+        let authextra = details.get("authextra").and_then(Value::as_dict);
+        let extra_str = |key: &str| authextra.and_then(|e| e.get(key)).and_then(Value::as_str);
+        // No TLS channel binding is available (see `cryptosign`).
+        let no_binding = authextra
+            .and_then(|e| e.get("channel_binding"))
+            .is_none_or(|b| *b == Value::Null);
+        self.offers(method)
+            && match method {
+                "anonymous" => true,
+                "cryptosign" => {
+                    extra_str("pubkey").is_some_and(|k| cryptosign::from_hex::<32>(k).is_some())
+                        && no_binding
+                }
+                "wamp-scram" | "scram" => {
+                    authid.is_some() && extra_str("nonce").is_some() && no_binding
+                }
+                _ => authid.is_some(),
+            }
     }
 }
 

@@ -81,6 +81,8 @@ enum Method {
     Ticket,
     /// The challenge string sent.
     Cra(String),
+    Cryptosign(crate::auth::cryptosign::Pending),
+    Scram(crate::auth::scram::Pending),
     /// Ticket checked by the dynamic authenticator; HELLO.Details for it.
     DynamicTicket(Dict),
     /// WAMP-CRA with the secret the dynamic authenticator gave: the challenge
@@ -296,7 +298,7 @@ impl Connection {
                 )),
             },
             State::Authenticating(_) => match message {
-                Message::Authenticate { signature, .. } => self.authenticate(&signature),
+                Message::Authenticate { signature, extra } => self.authenticate(&signature, &extra),
                 Message::Abort { .. } => {
                     self.state = State::Closed;
                     Flow::Close
@@ -425,7 +427,7 @@ impl Connection {
         };
         let Credentials::Cra { key: _, salt } = &principal.credentials else {
             tracing::debug!(realm = realm.name(), method, "authenticated (dynamic)");
-            return self.welcome_as(realm, session, principal, method, &peer_roles);
+            return self.welcome_as(realm, session, principal, method, &peer_roles, None);
         };
         let challenge = crate::auth::cra_challenge(&principal.authid, &principal.role, session);
         let mut extra = dict! { "challenge" => challenge.as_str() };
@@ -558,9 +560,7 @@ impl Connection {
                 .map(|l| l.iter().filter_map(Value::as_str).collect())
                 .unwrap_or_default(),
         };
-        let method = offered.into_iter().find(|m| {
-            auth.offers(m) && (*m == "anonymous" || authid.is_some_and(|a| !a.is_empty()))
-        });
+        let method = offered.into_iter().find(|m| auth.can_start(m, details));
         let peer_roles = details
             .get("roles")
             .and_then(Value::as_dict)
@@ -584,7 +584,7 @@ impl Connection {
             Some("anonymous") => {
                 let role = auth.anonymous.clone().unwrap_or_default();
                 let authid = format!("anonymous-{session}");
-                self.welcome(realm, session, authid, role, "anonymous", &peer_roles)
+                self.welcome(realm, session, authid, role, "anonymous", &peer_roles, None)
             }
             Some("ticket") => {
                 let authid = authid.unwrap_or_default().to_owned();
@@ -633,6 +633,61 @@ impl Connection {
                 }));
                 Flow::Continue
             }
+            Some("cryptosign") => {
+                let pubkey = details
+                    .get("authextra")
+                    .and_then(Value::as_dict)
+                    .and_then(|e| e.get("pubkey"))
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                let Some(pending) = crate::auth::cryptosign::start(auth, authid, pubkey) else {
+                    return self.protocol_violation("cryptosign HELLO without a valid pubkey");
+                };
+                // No channel binding (see auth::cryptosign): `channel_binding` is null.
+                self.link.send(&Message::Challenge {
+                    method: "cryptosign".into(),
+                    extra: dict! {
+                        "challenge" => pending.challenge_hex().as_str(),
+                        "channel_binding" => Value::Null,
+                    },
+                });
+                self.state = State::Authenticating(Box::new(Pending {
+                    realm,
+                    session,
+                    authid: pending.authid.clone(),
+                    method: Method::Cryptosign(pending),
+                    peer_roles,
+                    deadline: Instant::now() + self.router.auth_timeout,
+                }));
+                Flow::Continue
+            }
+            Some(name @ ("wamp-scram" | "scram")) => {
+                let name = if name == "scram" {
+                    "scram"
+                } else {
+                    "wamp-scram"
+                };
+                let authid = authid.unwrap_or_default().to_owned();
+                let authextra = details.get("authextra").and_then(Value::as_dict);
+                let Some((pending, extra)) =
+                    crate::auth::scram::start(auth, name, &authid, authextra)
+                else {
+                    return self.protocol_violation("SCRAM HELLO without a valid nonce");
+                };
+                self.link.send(&Message::Challenge {
+                    method: name.into(),
+                    extra,
+                });
+                self.state = State::Authenticating(Box::new(Pending {
+                    realm,
+                    session,
+                    authid,
+                    method: Method::Scram(pending),
+                    peer_roles,
+                    deadline: Instant::now() + self.router.auth_timeout,
+                }));
+                Flow::Continue
+            }
             _ => {
                 self.link.send_last(&Message::abort(
                     NO_MATCHING_AUTH_METHOD,
@@ -669,7 +724,7 @@ impl Connection {
     }
 
     /// AUTHENTICATE: check the answer to the CHALLENGE; WELCOME or ABORT.
-    fn authenticate(&mut self, signature: &str) -> Flow {
+    fn authenticate(&mut self, signature: &str, extra: &Dict) -> Flow {
         let State::Authenticating(pending) = std::mem::replace(&mut self.state, State::Closed)
         else {
             return Flow::Close;
@@ -699,7 +754,14 @@ impl Connection {
                     if crate::auth::cra_verify(key, &challenge, signature));
                 if ok {
                     tracing::debug!(realm = realm.name(), "authenticated (dynamic wampcra)");
-                    return self.welcome_as(realm, session, *principal, "wampcra", &peer_roles);
+                    return self.welcome_as(
+                        realm,
+                        session,
+                        *principal,
+                        "wampcra",
+                        &peer_roles,
+                        None,
+                    );
                 }
                 tracing::info!(realm = realm.name(), "authentication failed");
                 return self.abort(uri_err::NOT_AUTHORIZED, "authentication failed");
@@ -716,17 +778,22 @@ impl Connection {
                 let stored = user.or_else(|| auth.ticket.values().next());
                 let ok =
                     stored.is_some_and(|u| crate::auth::verify_ticket(signature, &u.ticket_hash));
-                user.filter(|_| ok).map(|u| (u.role.clone(), "ticket"))
+                user.filter(|_| ok)
+                    .map(|u| (u.role.clone(), "ticket", None))
             }
             Method::Cra(challenge) => auth.wampcra.get(&authid).and_then(|user| {
                 crate::auth::cra_verify(&user.key, challenge, signature)
-                    .then(|| (user.role.clone(), "wampcra"))
+                    .then(|| (user.role.clone(), "wampcra", None))
             }),
+            Method::Cryptosign(p) => p.verify(signature).map(|role| (role, "cryptosign", None)),
+            Method::Scram(p) => p
+                .verify(signature, extra)
+                .map(|(role, authextra)| (role, p.method, Some(authextra))),
         };
         match verdict {
-            Some((role, method)) => {
+            Some((role, method, authextra)) => {
                 tracing::debug!(realm = realm.name(), method, "authenticated");
-                self.welcome(realm, session, authid, role, method, &peer_roles)
+                self.welcome(realm, session, authid, role, method, &peer_roles, authextra)
             }
             None => {
                 // Nothing about which part was wrong, to the peer or in the log.
@@ -742,6 +809,7 @@ impl Connection {
     }
 
     /// Creates the session of a statically configured principal and sends WELCOME.
+    #[allow(clippy::too_many_arguments)]
     fn welcome(
         &mut self,
         realm: Arc<Realm>,
@@ -750,6 +818,7 @@ impl Connection {
         authrole: String,
         authmethod: &str,
         peer_roles: &Dict,
+        authextra: Option<Dict>,
     ) -> Flow {
         let principal = Principal {
             authid,
@@ -757,10 +826,12 @@ impl Connection {
             provider: "static",
             ..Principal::default()
         };
-        self.welcome_as(realm, session, principal, authmethod, peer_roles)
+        self.welcome_as(realm, session, principal, authmethod, peer_roles, authextra)
     }
 
-    /// Creates the session and sends WELCOME.
+    /// Creates the session and sends WELCOME. `method_extra` is authextra of the
+    /// method's own (a SCRAM server signature) for WELCOME only; the principal's
+    /// `extra` stays with the session (session meta API, authorizer).
     fn welcome_as(
         &mut self,
         realm: Arc<Realm>,
@@ -768,6 +839,7 @@ impl Connection {
         principal: Principal,
         authmethod: &str,
         peer_roles: &Dict,
+        method_extra: Option<Dict>,
     ) -> Flow {
         let Principal {
             authid,
@@ -806,7 +878,9 @@ impl Connection {
             "agent" => crate::AGENT,
             "roles" => crate::roles::router_roles(),
         };
-        if !handle.authextra.is_empty() {
+        if let Some(extra) = method_extra {
+            details.insert("authextra".into(), Value::Dict(extra));
+        } else if !handle.authextra.is_empty() {
             details.insert("authextra".into(), Value::Dict(handle.authextra.clone()));
         }
         let welcome = Message::Welcome {

@@ -25,6 +25,7 @@ pub mod procedures;
 pub mod realm;
 pub mod roles;
 pub mod session;
+pub mod throttle;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -128,6 +128,25 @@ class Client(ApplicationSession):
 
         return await within(scan(), what, timeout)
 
+    # Authentication (see connect(auth=...)): HELLO's auth fields and how to
+    # answer CHALLENGE; None = anonymous.
+    auth: dict | None = None
+
+    def onConnect(self):
+        if not self.auth:
+            return super().onConnect()
+        self.join(
+            self.config.realm,
+            authmethods=self.auth["authmethods"],
+            authid=self.auth.get("authid"),
+            authextra=self.auth.get("authextra"),
+        )
+
+    def onChallenge(self, challenge):
+        if not self.auth or "answer" not in self.auth:
+            return super().onChallenge(challenge)
+        return self.auth["answer"](self, challenge)
+
     def onJoin(self, details):
         if not self.joined.done():
             self.joined.set_result(details)
@@ -164,12 +183,15 @@ async def connect(
     serializer: str,
     realm: str | None = None,
     features: dict[str, dict[str, bool]] | None = None,
+    auth: dict | None = None,
 ) -> Client:
     """Open a transport with exactly one serializer and join the realm.
 
     `features` adds feature flags to HELLO.Details.roles (e.g.
     {"publisher": {"payload_passthru_mode": True}}), for features Autobahn
-    doesn't announce itself.
+    doesn't announce itself. `auth` = {"authmethods", "authid"?, "authextra"?,
+    "answer"? (session, challenge) -> signature}. A refused join raises
+    ConnectionError; the session's `leave_details.reason` is in its text.
     """
     if transport not in TRANSPORTS:
         raise ValueError(f"unknown transport {transport!r}")
@@ -178,6 +200,7 @@ async def connect(
     session = Client(ComponentConfig(realm=realm or REALM))
     session.serializer_name = serializer
     session.transport_name = transport
+    session.auth = auth
     if features:
         session._session_roles = with_features(session._session_roles, features)
     ser = SERIALIZERS[serializer]()
@@ -201,7 +224,11 @@ async def connect(
             f"WELCOME on {where} ({serializer})",
         )
         if not session.joined.done():
-            raise ConnectionError(f"{where} ({serializer}) closed before WELCOME")
+            why = session.leave_details
+            raise ConnectionError(
+                f"{where} ({serializer}) closed before WELCOME"
+                + (f" ({why.reason}: {why.message or ''})" if why else "")
+            )
         session.joined.result()
     except BaseException:
         _transport.abort()

@@ -10,8 +10,8 @@ use crate::bench::SerializerArg;
 /// How to reach the router: shared by `call`, `publish`, `subscribe` and `register`.
 ///
 /// Every option can also come from the environment (`JUNCTION_URL`, `JUNCTION_REALM`,
-/// `JUNCTION_SERIALIZER`, `JUNCTION_AUTHID`, `JUNCTION_AUTHMETHOD`), so a profile can
-/// be set once per shell.
+/// `JUNCTION_SERIALIZER`, `JUNCTION_AUTHID`, `JUNCTION_AUTHMETHOD`, `JUNCTION_TICKET`,
+/// `JUNCTION_SECRET`, `JUNCTION_PRIVATE_KEY`), so a profile can be set once per shell.
 #[derive(Args, Debug, Clone)]
 pub struct ConnectArgs {
     /// Router URL: ws://host:port/path, rs://host:port or unix:///path/to/socket
@@ -27,11 +27,24 @@ pub struct ConnectArgs {
     /// HELLO authid.
     #[arg(long, env = "JUNCTION_AUTHID")]
     pub authid: Option<String>,
-    /// HELLO authmethods (repeat for several; default anonymous). Ticket, WAMP-CRA and
-    /// cryptosign credentials (--ticket, --secret, --private-key) will come once
-    /// wamp-client supports authentication.
+    /// HELLO authmethods, in order of preference (repeat or comma-separate): anonymous,
+    /// ticket, wampcra, wamp-scram (or scram), cryptosign. Default: what the given
+    /// credentials allow (--ticket: ticket; --secret: wampcra; --private-key:
+    /// cryptosign), else anonymous.
     #[arg(long, env = "JUNCTION_AUTHMETHOD", value_delimiter = ',')]
     pub authmethod: Vec<String>,
+    /// Ticket for ticket authentication (needs --authid).
+    #[arg(long, env = "JUNCTION_TICKET", hide_env_values = true)]
+    pub ticket: Option<String>,
+    /// Secret for WAMP-CRA, or password for WAMP-SCRAM with --authmethod wamp-scram
+    /// (needs --authid).
+    #[arg(long, env = "JUNCTION_SECRET", hide_env_values = true)]
+    pub secret: Option<String>,
+    /// Ed25519 private key for cryptosign: 64 hex characters, or a key file written
+    /// by `junction keygen --out` (--authid optional: the router can find the user
+    /// by public key).
+    #[arg(long, env = "JUNCTION_PRIVATE_KEY", hide_env_values = true)]
+    pub private_key: Option<String>,
 }
 
 /// Arguments and keyword arguments as a person types them.

@@ -18,7 +18,7 @@ pub use args::{
     SubscribeArgs,
 };
 
-use wamp_client::{ConnectOptions, Error, Session};
+use wamp_client::{ConnectOptions, Error, PrivateKey, Secret, Session};
 
 /// Exit code for a failure.
 pub const EXIT_FAILURE: i32 = 1;
@@ -114,18 +114,61 @@ pub(crate) async fn connect(args: &ConnectArgs) -> Result<Session, Failure> {
         authid: args.authid.clone(),
         ..ConnectOptions::default()
     };
-    let methods: Vec<String> = args
+    authenticate(args, &mut options).map_err(Failure::new)?;
+    Session::connect_with(url, &args.realm, options)
+        .await
+        .map_err(|e| Failure::new(connect_error(url, &args.realm, &e)))
+}
+
+/// Puts the credentials and authmethods into `options`: the given --authmethod
+/// list, or the methods the given credentials allow.
+fn authenticate(args: &ConnectArgs, options: &mut ConnectOptions) -> Result<(), String> {
+    let mut methods: Vec<String> = args
         .authmethod
         .iter()
         .map(|m| m.trim().to_owned())
         .filter(|m| !m.is_empty())
         .collect();
-    if !methods.is_empty() {
-        options.authmethods = methods;
+    if methods.is_empty() {
+        if args.ticket.is_some() {
+            methods.push("ticket".into());
+        }
+        if args.secret.is_some() {
+            methods.push("wampcra".into());
+        }
+        if args.private_key.is_some() {
+            methods.push("cryptosign".into());
+        }
+        if methods.is_empty() {
+            methods.push("anonymous".into());
+        }
     }
-    Session::connect_with(url, &args.realm, options)
-        .await
-        .map_err(|e| Failure::new(connect_error(url, &args.realm, &e)))
+    let needs = |method: &str, what: &str, given: bool| {
+        if methods.iter().any(|m| m == method) && !given {
+            Err(format!("--authmethod {method} needs {what}"))
+        } else {
+            Ok(())
+        }
+    };
+    needs("ticket", "--ticket", args.ticket.is_some())?;
+    needs("wampcra", "--secret", args.secret.is_some())?;
+    needs("wamp-scram", "--secret", args.secret.is_some())?;
+    needs("scram", "--secret", args.secret.is_some())?;
+    needs("cryptosign", "--private-key", args.private_key.is_some())?;
+    let needs_authid = methods
+        .iter()
+        .any(|m| matches!(m.as_str(), "ticket" | "wampcra" | "wamp-scram" | "scram"));
+    if needs_authid && args.authid.as_deref().is_none_or(str::is_empty) {
+        return Err(format!("--authmethod {} needs --authid", methods.join(",")));
+    }
+    options.ticket = args.ticket.clone().map(Secret::new);
+    options.wampcra_secret = args.secret.clone().map(Secret::new);
+    options.scram_password = args.secret.clone().map(Secret::new);
+    if let Some(key) = &args.private_key {
+        options.cryptosign_key = Some(PrivateKey::new(crate::keygen::load_private_key(key)?));
+    }
+    options.authmethods = methods;
+    Ok(())
 }
 
 /// One line for a failure to connect or join.
@@ -138,6 +181,9 @@ fn connect_error(url: &str, realm: &str, e: &Error) -> String {
                 _ => io.to_string(),
             };
             format!("cannot connect to {url}: {what}")
+        }
+        Error::Abort { reason, .. } if reason == "wamp.error.not_authorized" => {
+            format!("authentication failed: the router refused the credentials for realm {realm:?} ({reason})")
         }
         Error::Abort { reason, message } => {
             let mut text = format!("the router refused to join realm {realm:?}: {reason}");

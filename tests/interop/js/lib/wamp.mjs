@@ -173,8 +173,10 @@ export class Client {
 /**
  * Connect and join with exactly one serializer.
  * serializer: json | json+binary | msgpack | cbor ; transport: websocket | rawsocket
+ * realm: default REALM; auth: { authmethods, authid?, authextra?, onchallenge? }.
+ * A join the router refuses rejects with an Error whose `reason` is the ABORT reason.
  */
-export async function connect(serializer = 'json', { transport = 'websocket' } = {}) {
+export async function connect(serializer = 'json', { transport = 'websocket', realm = REALM, auth = {} } = {}) {
   const tr =
     transport === 'websocket'
       ? { type: 'websocket', url: WS_URL, serializers: [makeSerializer(serializer)] }
@@ -185,7 +187,8 @@ export async function connect(serializer = 'json', { transport = 'websocket' } =
   let client;
   const connection = new autobahn.Connection({
     transports: [tr],
-    realm: REALM,
+    realm,
+    ...auth,
     max_retries: 0,
     retry_if_unreachable: false,
     on_user_error: (err, msg) => {
@@ -202,7 +205,11 @@ export async function connect(serializer = 'json', { transport = 'websocket' } =
     };
     connection.onclose = (reason, details) => {
       if (client) client._resolveClosed({ reason, details });
-      else reject(new Error(`${transport}/${serializer}: closed before WELCOME: ${reason} ${JSON.stringify(details)}`));
+      else {
+        const err = new Error(`${transport}/${serializer}: closed before WELCOME: ${reason} ${JSON.stringify(details)}`);
+        err.reason = details && details.reason;
+        reject(err);
+      }
       return true; // never reconnect
     };
   });
