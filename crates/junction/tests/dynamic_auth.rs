@@ -9,10 +9,21 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
 use common::{within, TestRouter};
 use std::sync::Mutex;
 use wamp_client::{ConnectOptions, Error, HandlerResult, PublishOptions, Session};
 use wamp_proto::{dict, Dict, Payload, Value};
+
+/// Cryptosign keys (seeds): Alice's and Bob's are known to the authenticator.
+const ALICE_KEY: [u8; 32] = [0x11; 32];
+const BOB_KEY: [u8; 32] = [0x33; 32];
+const STRANGER_KEY: [u8; 32] = [0x22; 32];
+
+fn pubkey(seed: &[u8; 32]) -> String {
+    wamp_client::PrivateKey::new(*seed).public_key_hex()
+}
 
 const CONFIG: &str = r#"
 [[realm]]
@@ -39,7 +50,7 @@ role = "backend"
 [realm.auth.dynamic]
 procedure = "com.example.authenticate"
 realm = "auth"
-methods = ["ticket", "wampcra"]
+methods = ["ticket", "wampcra", "cryptosign", "wamp-scram"]
 
 [[realm]]
 name = "auth"
@@ -129,6 +140,43 @@ fn authenticate(args: &[Value]) -> HandlerResult {
     }
     if realm != "realm1" && realm != "shortcache" {
         return error("wamp.error.not_authorized", "unexpected realm");
+    }
+    if method == "cryptosign" {
+        let (who, key) = match authid {
+            "alice" => ("alice", ALICE_KEY),
+            a if a == pubkey(&BOB_KEY) => ("bob", BOB_KEY),
+            _ => return error("wamp.error.not_authorized", "unknown key"),
+        };
+        return answer(Value::Dict(dict! {
+            "role" => "user", "authid" => who, "pubkey" => pubkey(&key),
+        }));
+    }
+    if method == "wamp-scram" {
+        if authid != "mary" {
+            return error("wamp.error.not_authorized", "no such user");
+        }
+        let user = wamp_router::auth::scram::new_user(
+            "",
+            "mary's password",
+            wamp_router::auth::Kdf::Pbkdf2,
+            64,
+        )
+        .map_err(|e| {
+            (
+                "com.example.oops".to_owned(),
+                vec![Value::from(e)],
+                Dict::new(),
+            )
+        })?;
+        return answer(Value::Dict(dict! {
+            "role" => "user",
+            "kdf" => "pbkdf2",
+            "iterations" => 64u64,
+            "salt" => B64.encode(&user.salt),
+            "stored-key" => B64.encode(user.stored_key),
+            "server-key" => B64.encode(user.server_key),
+            "extra" => Value::Dict(dict! {"greeting" => "hi mary"}),
+        }));
     }
     if method == "wampcra" {
         return match authid {
@@ -383,6 +431,63 @@ async fn wampcra_with_the_secret_from_the_authenticator() {
         )
         .await;
         assert_abort(r, reason, None);
+    }
+}
+
+#[tokio::test]
+async fn cryptosign_and_scram_with_what_the_authenticator_gives() {
+    let router = start().await;
+    let (_components, _) = components(&router).await;
+    for (authid, key, expected) in [(Some("alice"), ALICE_KEY, "alice"), (None, BOB_KEY, "bob")] {
+        let s = connect(
+            &router,
+            "realm1",
+            ConnectOptions::default().with_cryptosign(authid, key),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{expected} joins: {e}"));
+        assert_eq!(detail(&s, "authid"), expected);
+        assert_eq!(detail(&s, "authrole"), "user");
+        assert_eq!(detail(&s, "authmethod"), "cryptosign");
+        assert_eq!(detail(&s, "authprovider"), "dynamic");
+        s.leave().await.expect("leave");
+    }
+    // Alice's authid with another key: the signature does not match her key.
+    let r = connect(
+        &router,
+        "realm1",
+        ConnectOptions::default().with_cryptosign(Some("alice"), STRANGER_KEY),
+    )
+    .await;
+    assert_abort(r, "wamp.error.not_authorized", None);
+    // SCRAM: the client checks the router's server signature in WELCOME too.
+    let mary = connect(
+        &router,
+        "realm1",
+        ConnectOptions::default().with_scram("mary", "mary's password"),
+    )
+    .await
+    .expect("mary joins");
+    assert_eq!(detail(&mary, "authmethod"), "wamp-scram");
+    assert_eq!(detail(&mary, "authprovider"), "dynamic");
+    let extra = mary
+        .welcome_details()
+        .get("authextra")
+        .and_then(Value::as_dict)
+        .expect("authextra");
+    assert!(extra.contains_key("verifier"), "{extra:?}");
+    assert_eq!(
+        extra.get("greeting").and_then(Value::as_str),
+        Some("hi mary")
+    );
+    for (authid, password) in [("mary", "wrong"), ("nobody", "mary's password")] {
+        let r = connect(
+            &router,
+            "realm1",
+            ConnectOptions::default().with_scram(authid, password),
+        )
+        .await;
+        assert_abort(r, "wamp.error.not_authorized", None);
     }
 }
 

@@ -350,8 +350,14 @@ impl RealmAuth {
 }
 
 impl RealmAuth {
-    /// Whether a dynamic authenticator decides `method`.
+    /// Whether a dynamic authenticator decides `method` (`wamp-scram` covers
+    /// Autobahn's name for it, `scram`, too).
     pub fn is_dynamic(&self, method: &str) -> bool {
+        let method = if method == "scram" {
+            "wamp-scram"
+        } else {
+            method
+        };
         self.dynamic
             .as_ref()
             .is_some_and(|d| d.methods.iter().any(|m| m == method))

@@ -3,10 +3,13 @@
 //!
 //! The router calls `authenticate(realm, authid, details)` (see
 //! [`authenticator_args`]): for `ticket` after AUTHENTICATE (`details.ticket` is
-//! the ticket), for `anonymous` and `wampcra` at HELLO (for `wampcra` the answer
-//! gives the secret and the router then runs the normal challenge). The answer is
-//! a role name, or a dict `{role, authid?, extra?}` plus the method's credentials
-//! (`wampcra`: `secret`, optional `salt`, `iterations`, `keylen`).
+//! the ticket), for the other methods at HELLO; for challenge-response methods the
+//! answer gives what to check against and the router then runs the method's
+//! normal challenge. The answer is a role name, or a dict `{role, authid?,
+//! extra?}` plus the method's credentials: `wampcra`: `secret`, optional `salt`,
+//! `iterations`, `keylen`; `cryptosign`: `pubkey` (hex); `wamp-scram`: `kdf`,
+//! `iterations`, `memory` (argon2id13), `salt` (Base64), `stored-key`,
+//! `server-key` (Base64).
 //!
 //! Static configuration and dynamic answers both come down to a [`Principal`]: who
 //! the session will be and, for challenge-response methods, what to check the
@@ -17,6 +20,11 @@ use std::time::Duration;
 
 use wamp_proto::{dict, Dict, Value};
 
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+
+use crate::auth::cryptosign::parse_pubkey;
+use crate::auth::scram::{check_params, Kdf, ScramUser};
 use crate::auth::{derive_cra_key, CraSalt, RealmAuth};
 use crate::internal_call::Answer;
 
@@ -37,7 +45,8 @@ pub struct DynamicAuthenticator {
     pub procedure: String,
     /// The realm it is registered on; `None`: the realm being joined.
     pub realm: Option<String>,
-    /// The methods it decides (`anonymous`, `ticket`, `wampcra`).
+    /// The methods it decides (`anonymous`, `ticket`, `wampcra`, `cryptosign`,
+    /// `wamp-scram`).
     pub methods: Vec<String>,
     /// How long it may take to answer.
     pub timeout: Duration,
@@ -56,6 +65,14 @@ pub enum Credentials {
         /// Salted CRA parameters, sent in CHALLENGE.Extra.
         salt: Option<CraSalt>,
     },
+    /// WAMP-Cryptosign: the public key the client must sign with.
+    Cryptosign {
+        /// The Ed25519 public key.
+        pubkey: [u8; 32],
+    },
+    /// WAMP-SCRAM: the user's salt, KDF parameters and keys (its role is the
+    /// principal's).
+    Scram(Box<ScramUser>),
 }
 
 impl std::fmt::Debug for Credentials {
@@ -67,6 +84,11 @@ impl std::fmt::Debug for Credentials {
                 .field("key", &"<redacted>")
                 .field("salt", salt)
                 .finish(),
+            Credentials::Cryptosign { pubkey } => f
+                .debug_struct("Cryptosign")
+                .field("pubkey", &crate::auth::cryptosign::to_hex(pubkey))
+                .finish(),
+            Credentials::Scram(user) => f.debug_tuple("Scram").field(user).finish(),
         }
     }
 }
@@ -209,10 +231,47 @@ pub fn principal_from_answer(
             message: format!("no role '{}' on this realm", principal.role),
         });
     }
-    if method == "wampcra" {
-        principal.credentials = cra_credentials(&fields).ok_or_else(malformed)?;
+    principal.credentials = match method {
+        "wampcra" => cra_credentials(&fields),
+        "cryptosign" => fields
+            .get("pubkey")
+            .and_then(Value::as_str)
+            .and_then(|k| parse_pubkey(k).ok())
+            .map(|pubkey| Credentials::Cryptosign { pubkey }),
+        "wamp-scram" | "scram" => scram_credentials(&fields, &principal.role),
+        _ => Some(Credentials::None),
     }
+    .ok_or_else(malformed)?;
     Ok(principal)
+}
+
+/// `kdf`, `iterations`, `memory`, `salt`, `stored-key` and `server-key` of a
+/// WAMP-SCRAM answer (`stored_key`/`server_key` are accepted too).
+fn scram_credentials(fields: &Dict, role: &str) -> Option<Credentials> {
+    let text = |key: &str| fields.get(key).and_then(Value::as_str);
+    let key = |name: &str| {
+        let alt = name.replace('-', "_");
+        let b = B64.decode(text(name).or_else(|| text(&alt))?).ok()?;
+        <[u8; 32]>::try_from(b).ok()
+    };
+    let iterations = u32::try_from(fields.get("iterations")?.as_u64()?).ok()?;
+    let kdf = match (text("kdf")?, fields.get("memory")) {
+        ("argon2id13", Some(m)) => Kdf::Argon2id13 {
+            memory: u32::try_from(m.as_u64()?).ok()?,
+        },
+        ("pbkdf2", None | Some(Value::Null)) => Kdf::Pbkdf2,
+        _ => return None,
+    };
+    let salt = B64.decode(text("salt")?).ok().filter(|s| !s.is_empty())?;
+    check_params(kdf, &salt, iterations).ok()?;
+    Some(Credentials::Scram(Box::new(ScramUser {
+        role: role.to_owned(),
+        kdf,
+        iterations,
+        salt,
+        stored_key: key("stored-key")?,
+        server_key: key("server-key")?,
+    })))
 }
 
 /// `secret` and optional `salt`, `iterations`, `keylen` of a WAMP-CRA answer.

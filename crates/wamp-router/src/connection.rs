@@ -15,6 +15,7 @@ use wamp_proto::message::{Id, MessageType};
 use wamp_proto::uri::{is_valid_pattern, is_valid_uri, MatchPolicy, UriRule};
 use wamp_proto::{decode, dict, random_id, Dict, Message, Payload, Serializer, Value};
 
+use crate::auth::RealmAuth;
 use crate::auth::{Action, Role};
 use crate::authenticator::{principal_from_answer, Credentials, Principal};
 use crate::authorizer::{DynamicAuthorizer, Verdict, AUTHORIZATION_FAILED};
@@ -85,9 +86,27 @@ enum Method {
     Scram(crate::auth::scram::Pending),
     /// Ticket checked by the dynamic authenticator; HELLO.Details for it.
     DynamicTicket(Dict),
-    /// WAMP-CRA with the secret the dynamic authenticator gave: the challenge
-    /// sent and who the session will be.
-    DynamicCra(String, Box<Principal>),
+    /// A challenge-response method with what the dynamic authenticator gave:
+    /// the method's state and who the session will be.
+    Dynamic(DynamicState, Box<Principal>),
+}
+
+/// A dynamically authenticated challenge in progress.
+enum DynamicState {
+    /// The WAMP-CRA challenge string sent.
+    Cra(String),
+    Cryptosign(crate::auth::cryptosign::Pending),
+    Scram(crate::auth::scram::Pending),
+}
+
+/// A HELLO (or AUTHENTICATE) the dynamic authenticator was asked about.
+struct Asked {
+    realm: Arc<Realm>,
+    session: Id,
+    authid: String,
+    method: &'static str,
+    peer_roles: Dict,
+    hello: Dict,
 }
 
 /// What a connection waiting for a router-initiated call does with the answer.
@@ -99,6 +118,8 @@ enum Parked {
         authid: String,
         method: &'static str,
         peer_roles: Dict,
+        /// HELLO.Details (the cryptosign key, the SCRAM nonce).
+        hello: Dict,
     },
     /// The dynamic authorizer decides whether `message` may go ahead.
     Authorizer {
@@ -338,7 +359,18 @@ impl Connection {
                 authid,
                 method,
                 peer_roles,
-            } => self.authenticator_answered(realm, session, &authid, method, peer_roles, answer),
+                hello,
+            } => {
+                let asked = Asked {
+                    realm,
+                    session,
+                    authid,
+                    method,
+                    peer_roles,
+                    hello,
+                };
+                self.authenticator_answered(asked, answer)
+            }
             Parked::Authorizer {
                 message,
                 action,
@@ -405,29 +437,98 @@ impl Connection {
             authid,
             method,
             peer_roles,
+            hello: hello.clone(),
         });
         Flow::Continue
     }
 
-    fn authenticator_answered(
-        &mut self,
-        realm: Arc<Realm>,
-        session: Id,
-        authid: &str,
-        method: &'static str,
-        peer_roles: Dict,
-        answer: Answer,
-    ) -> Flow {
-        let principal = match principal_from_answer(answer, method, authid, &realm.config.auth) {
+    fn authenticator_answered(&mut self, asked: Asked, answer: Answer) -> Flow {
+        let Asked {
+            realm,
+            session,
+            authid,
+            method,
+            peer_roles,
+            hello,
+        } = asked;
+        let principal = match principal_from_answer(answer, method, &authid, &realm.config.auth) {
             Ok(principal) => principal,
             Err(refusal) => {
                 tracing::info!(realm = realm.name(), method, reason = %refusal.uri, "dynamic authentication refused");
                 return self.abort(&refusal.uri, &refusal.message);
             }
         };
-        let Credentials::Cra { key: _, salt } = &principal.credentials else {
-            tracing::debug!(realm = realm.name(), method, "authenticated (dynamic)");
-            return self.welcome_as(realm, session, principal, method, &peer_roles, None);
+        let hello_extra = hello.get("authextra").and_then(Value::as_dict);
+        // Cryptosign and SCRAM run their usual challenge, against a stand-in
+        // realm holding just the user the authenticator described.
+        let (challenge_method, extra, method_state) = match &principal.credentials {
+            Credentials::None => {
+                tracing::debug!(realm = realm.name(), method, "authenticated (dynamic)");
+                return self.welcome_as(realm, session, principal, method, &peer_roles, None);
+            }
+            Credentials::Cra { .. } => {
+                return self.dynamic_cra(realm, session, principal, peer_roles)
+            }
+            Credentials::Cryptosign { pubkey } => {
+                let mut one = RealmAuth::default();
+                one.cryptosign.insert(
+                    authid.clone(),
+                    crate::auth::CryptosignUser {
+                        role: principal.role.clone(),
+                        pubkeys: vec![*pubkey],
+                    },
+                );
+                let hello_key = hello_extra
+                    .and_then(|e| e.get("pubkey"))
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                let Some(pending) =
+                    crate::auth::cryptosign::start(&one, Some(authid.as_str()), hello_key)
+                else {
+                    return self.protocol_violation("cryptosign HELLO without a valid pubkey");
+                };
+                let extra = dict! {
+                    "challenge" => pending.challenge_hex().as_str(),
+                    "channel_binding" => Value::Null,
+                };
+                ("cryptosign", extra, DynamicState::Cryptosign(pending))
+            }
+            Credentials::Scram(user) => {
+                let mut one = RealmAuth::default();
+                one.scram.insert(authid.clone(), (**user).clone());
+                let Some((pending, extra)) =
+                    crate::auth::scram::start(&one, method, &authid, hello_extra)
+                else {
+                    return self.protocol_violation("SCRAM HELLO without a valid nonce");
+                };
+                (method, extra, DynamicState::Scram(pending))
+            }
+        };
+        self.link.send(&Message::Challenge {
+            method: challenge_method.into(),
+            extra,
+        });
+        self.state = State::Authenticating(Box::new(Pending {
+            realm,
+            session,
+            authid,
+            method: Method::Dynamic(method_state, Box::new(principal)),
+            peer_roles,
+            deadline: Instant::now() + self.router.auth_timeout,
+        }));
+        Flow::Continue
+    }
+
+    /// WAMP-CRA with the secret a dynamic authenticator gave: the usual challenge.
+    fn dynamic_cra(
+        &mut self,
+        realm: Arc<Realm>,
+        session: Id,
+        principal: Principal,
+        peer_roles: Dict,
+    ) -> Flow {
+        let Credentials::Cra { salt, .. } = &principal.credentials else {
+            return self.abort(crate::authenticator::AUTHENTICATION_FAILED, "no secret");
         };
         let challenge = crate::auth::cra_challenge(&principal.authid, &principal.role, session);
         let mut extra = dict! { "challenge" => challenge.as_str() };
@@ -444,7 +545,7 @@ impl Connection {
             realm,
             session,
             authid: principal.authid.clone(),
-            method: Method::DynamicCra(challenge, Box::new(principal)),
+            method: Method::Dynamic(DynamicState::Cra(challenge), Box::new(principal)),
             peer_roles,
             deadline: Instant::now() + self.router.auth_timeout,
         }));
@@ -568,15 +669,23 @@ impl Connection {
             .unwrap_or_default();
         let session = random_id();
         match method {
-            Some(m @ ("anonymous" | "wampcra")) if auth.is_dynamic(m) => {
-                let method = if m == "anonymous" {
-                    "anonymous"
-                } else {
-                    "wampcra"
+            Some(m) if m != "ticket" && auth.is_dynamic(m) => {
+                let method = match m {
+                    "anonymous" => "anonymous",
+                    "wampcra" => "wampcra",
+                    "cryptosign" => "cryptosign",
+                    "scram" => "scram",
+                    _ => "wamp-scram",
                 };
-                let authid = match (method, authid) {
-                    ("wampcra", Some(a)) => a.to_owned(),
-                    (_, Some(a)) if !a.is_empty() => a.to_owned(),
+                let pubkey = details
+                    .get("authextra")
+                    .and_then(Value::as_dict)
+                    .and_then(|e| e.get("pubkey"))
+                    .and_then(Value::as_str);
+                // (`can_start` made sure the methods that need an authid have one.)
+                let authid = match (method, authid.filter(|a| !a.is_empty()), pubkey) {
+                    (_, Some(a), _) => a.to_owned(),
+                    ("cryptosign", None, Some(key)) => key.to_ascii_lowercase(),
                     _ => format!("anonymous-{session}"),
                 };
                 self.ask_authenticator(realm, session, authid, method, details, peer_roles, None)
@@ -749,28 +858,39 @@ impl Connection {
                     Some(signature),
                 );
             }
-            Method::DynamicCra(challenge, principal) => {
-                let ok = matches!(&principal.credentials, Credentials::Cra { key, .. }
-                    if crate::auth::cra_verify(key, &challenge, signature));
-                if ok {
-                    tracing::debug!(realm = realm.name(), "authenticated (dynamic wampcra)");
-                    return self.welcome_as(
-                        realm,
-                        session,
-                        *principal,
-                        "wampcra",
-                        &peer_roles,
-                        None,
-                    );
-                }
-                tracing::info!(realm = realm.name(), "authentication failed");
-                return self.abort(uri_err::NOT_AUTHORIZED, "authentication failed");
+            Method::Dynamic(state, principal) => {
+                let verified = match &state {
+                    DynamicState::Cra(challenge) => {
+                        matches!(&principal.credentials, Credentials::Cra { key, .. }
+                            if crate::auth::cra_verify(key, challenge, signature))
+                        .then_some(("wampcra", None))
+                    }
+                    DynamicState::Cryptosign(p) => {
+                        p.verify(signature).map(|_| ("cryptosign", None))
+                    }
+                    DynamicState::Scram(p) => p
+                        .verify(signature, extra)
+                        .map(|(_, authextra)| (p.method, Some(authextra))),
+                };
+                let Some((method, method_extra)) = verified else {
+                    tracing::info!(realm = realm.name(), "authentication failed");
+                    return self.abort(uri_err::NOT_AUTHORIZED, "authentication failed");
+                };
+                tracing::debug!(realm = realm.name(), method, "authenticated (dynamic)");
+                return self.welcome_as(
+                    realm,
+                    session,
+                    *principal,
+                    method,
+                    &peer_roles,
+                    method_extra,
+                );
             }
             other => other,
         };
         let auth = &realm.config.auth;
         let verdict = match &method {
-            Method::DynamicTicket(_) | Method::DynamicCra(..) => None,
+            Method::DynamicTicket(_) | Method::Dynamic(..) => None,
             Method::Ticket => {
                 // An unknown authid costs the same hashing as a known one, so the
                 // time taken does not tell which authids exist.
@@ -878,10 +998,10 @@ impl Connection {
             "agent" => crate::AGENT,
             "roles" => crate::roles::router_roles(),
         };
-        if let Some(extra) = method_extra {
-            details.insert("authextra".into(), Value::Dict(extra));
-        } else if !handle.authextra.is_empty() {
-            details.insert("authextra".into(), Value::Dict(handle.authextra.clone()));
+        let mut authextra = handle.authextra.clone();
+        authextra.extend(method_extra.unwrap_or_default());
+        if !authextra.is_empty() {
+            details.insert("authextra".into(), Value::Dict(authextra));
         }
         let welcome = Message::Welcome {
             session: handle.id,
