@@ -135,7 +135,9 @@ impl AuthThrottle {
 
     /// The wait after `failures` failures; `None` while they are free.
     fn delay_for(&self, failures: u32) -> Option<Duration> {
-        let over = failures.checked_sub(self.config.free_failures)?.checked_sub(1)?;
+        let over = failures
+            .checked_sub(self.config.free_failures)?
+            .checked_sub(1)?;
         let factor = 1u32.checked_shl(over.min(31)).unwrap_or(u32::MAX);
         Some(
             self.config
@@ -216,7 +218,10 @@ mod tests {
         for _ in 0..5 {
             t.failed(ip(1), now);
         }
-        assert_eq!(t.admit(ip(1), now + Duration::from_secs(61)), Duration::ZERO);
+        assert_eq!(
+            t.admit(ip(1), now + Duration::from_secs(61)),
+            Duration::ZERO
+        );
         assert_eq!(t.tracked(), 0);
         for n in 0..10 {
             t.failed(ip(n), now + Duration::from_millis(u64::from(n)));
