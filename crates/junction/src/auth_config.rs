@@ -29,6 +29,17 @@
 //! role = "backend"
 //! secret = "..."                   # plain WAMP-CRA: the router needs the secret itself
 //!
+//! [[realm.role]]                   # a procedure decides instead of permissions
+//! name = "user"
+//! authorizer = "com.example.authorize"
+//! authorizer_realm = "auth"        # optional; default: this realm
+//!
+//! [realm.auth.dynamic]             # a procedure decides who a client is
+//! procedure = "com.example.authenticate"
+//! realm = "auth"                   # optional; default: this realm
+//! methods = ["ticket", "wampcra"]  # of anonymous, ticket, wampcra, cryptosign, wamp-scram
+//! timeout_ms = 5000
+//!
 //! [[realm.auth.wampcra]]           # salted WAMP-CRA: only the derived key is stored
 //! authid = "paul"
 //! role = "backend"
@@ -59,16 +70,19 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use serde::Deserialize;
 use toml::Spanned;
-use wamp_proto::uri::{is_valid_pattern, MatchPolicy, UriRule};
+use wamp_proto::uri::{is_valid_pattern, is_valid_uri, MatchPolicy, UriRule};
 use wamp_router::auth::{
     check_ticket_hash, cryptosign, scram, CraSalt, CraUser, CryptosignUser, Kdf, Permission,
     PermissionMatch, RealmAuth, Role, ScramUser, TicketUser,
 };
+use wamp_router::authenticator::DynamicAuthenticator;
+use wamp_router::authorizer::DynamicAuthorizer;
 
 use crate::config::{ConfigError, Realm};
 
@@ -81,6 +95,44 @@ pub struct RoleConfig {
     /// What it may do.
     #[serde(default, rename = "permission")]
     pub permissions: Vec<PermissionConfig>,
+    /// A procedure that decides instead of permissions.
+    pub authorizer: Option<Spanned<String>>,
+    /// The realm the authorizer is registered on (default: this one).
+    pub authorizer_realm: Option<Spanned<String>>,
+}
+
+/// `[realm.auth.dynamic]`: a procedure that authenticates.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DynamicConfig {
+    /// The authenticator procedure.
+    pub procedure: Spanned<String>,
+    /// The realm it is registered on (default: this one).
+    pub realm: Option<Spanned<String>>,
+    /// The methods it decides.
+    pub methods: Spanned<Vec<String>>,
+    /// How long it may take to answer.
+    #[serde(default = "default_dynamic_timeout_ms")]
+    pub timeout_ms: Spanned<u64>,
+}
+
+/// Methods a dynamic authenticator can decide.
+pub const DYNAMIC_METHODS: &[&str] =
+    &["anonymous", "ticket", "wampcra", "cryptosign", "wamp-scram"];
+
+/// Default `authorizer_cache_ms`.
+pub fn default_authorizer_cache_ms() -> u64 {
+    60_000
+}
+
+/// Default `authorizer_cache_max`.
+pub fn default_authorizer_cache_max() -> usize {
+    wamp_router::authorizer::DEFAULT_CACHE_MAX
+}
+
+/// Default time an authenticator or authorizer has to answer.
+pub fn default_dynamic_timeout_ms() -> Spanned<u64> {
+    Spanned::new(0..0, 5_000)
 }
 
 /// One permission.
@@ -143,6 +195,8 @@ pub struct AuthConfig {
     /// WAMP-SCRAM users.
     #[serde(default)]
     pub scram: Vec<ScramConfig>,
+    /// A dynamic authenticator.
+    pub dynamic: Option<DynamicConfig>,
     /// TLS client-certificate principals.
     #[serde(default)]
     pub tls: Vec<TlsPrincipalConfig>,
@@ -343,6 +397,35 @@ pub fn validate(realm: &Realm, text: Option<&str>) -> Result<(), ConfigError> {
             );
         }
         names.push(role.name.get_ref());
+        if let Some(authorizer) = &role.authorizer {
+            if !role.permissions.is_empty() {
+                return fail(
+                    authorizer.span(),
+                    format!(
+                        "role '{}': give either `authorizer` or permissions, not both",
+                        role.name.get_ref()
+                    ),
+                );
+            }
+            if !is_valid_uri(authorizer.get_ref(), UriRule::Loose) {
+                return fail(
+                    authorizer.span(),
+                    format!(
+                        "role '{}': authorizer '{}' is not a valid procedure URI",
+                        role.name.get_ref(),
+                        authorizer.get_ref()
+                    ),
+                );
+            }
+        } else if let Some(r) = &role.authorizer_realm {
+            return fail(
+                r.span(),
+                format!(
+                    "role '{}': authorizer_realm needs `authorizer`",
+                    role.name.get_ref()
+                ),
+            );
+        }
         for p in &role.permissions {
             let policy = match p.policy {
                 PermissionMatchConfig::Exact => MatchPolicy::Exact,
@@ -388,6 +471,42 @@ pub fn validate(realm: &Realm, text: Option<&str>) -> Result<(), ConfigError> {
     if let Some(a) = &auth.anonymous {
         if a.enabled {
             role_known(&a.role)?;
+        }
+    }
+    if let Some(d) = &auth.dynamic {
+        if !is_valid_uri(d.procedure.get_ref(), UriRule::Loose) {
+            return fail(
+                d.procedure.span(),
+                format!(
+                    "auth.dynamic: procedure '{}' is not a valid URI",
+                    d.procedure.get_ref()
+                ),
+            );
+        }
+        let methods = d.methods.get_ref();
+        if methods.is_empty() {
+            return fail(
+                d.methods.span(),
+                "auth.dynamic: methods must name at least one method".into(),
+            );
+        }
+        if let Some(m) = methods
+            .iter()
+            .find(|m| !DYNAMIC_METHODS.contains(&m.as_str()))
+        {
+            return fail(
+                d.methods.span(),
+                format!(
+                    "auth.dynamic: method '{m}' cannot be decided dynamically (one of {})",
+                    DYNAMIC_METHODS.join(", ")
+                ),
+            );
+        }
+        if *d.timeout_ms.get_ref() == 0 {
+            return fail(
+                d.timeout_ms.span(),
+                "auth.dynamic: timeout_ms must be at least 1".into(),
+            );
         }
     }
     let mut seen = Vec::new();
@@ -506,6 +625,52 @@ pub fn validate(realm: &Realm, text: Option<&str>) -> Result<(), ConfigError> {
     Ok(())
 }
 
+/// Checks that the realms that authenticators and authorizers are said to be
+/// registered on exist, and the authorizer timeout.
+pub fn validate_links(realm: &Realm, all: &[Realm], text: Option<&str>) -> Result<(), ConfigError> {
+    let fail = |span: std::ops::Range<usize>, what: String| {
+        Err(ConfigError::Invalid(format!(
+            "{}realm '{}': {what}",
+            at(text, span),
+            realm.name
+        )))
+    };
+    let exists = |name: &str| all.iter().any(|r| r.name == name);
+    if let Some(d) = realm.auth.as_ref().and_then(|a| a.dynamic.as_ref()) {
+        if let Some(r) = d.realm.as_ref().filter(|r| !exists(r.get_ref())) {
+            return fail(
+                r.span(),
+                format!("auth.dynamic: realm '{}' is not declared", r.get_ref()),
+            );
+        }
+    }
+    for role in &realm.roles {
+        if let Some(r) = role
+            .authorizer_realm
+            .as_ref()
+            .filter(|r| !exists(r.get_ref()))
+        {
+            return fail(
+                r.span(),
+                format!(
+                    "role '{}': authorizer_realm '{}' is not declared",
+                    role.name.get_ref(),
+                    r.get_ref()
+                ),
+            );
+        }
+    }
+    if realm.roles.iter().any(|r| r.authorizer.is_some())
+        && *realm.authorizer_timeout_ms.get_ref() == 0
+    {
+        return fail(
+            realm.authorizer_timeout_ms.span(),
+            "authorizer_timeout_ms must be at least 1".into(),
+        );
+    }
+    Ok(())
+}
+
 /// The router's view of a realm's roles and users.
 pub fn realm_auth(realm: &Realm) -> RealmAuth {
     let roles = (!realm.roles.is_empty()).then(|| {
@@ -532,6 +697,16 @@ pub fn realm_auth(realm: &Realm) -> RealmAuth {
                     })
                     .collect();
                 let name = r.name.get_ref().clone();
+                if let Some(procedure) = &r.authorizer {
+                    let authorizer = DynamicAuthorizer::new(
+                        procedure.get_ref().clone(),
+                        r.authorizer_realm.as_ref().map(|s| s.get_ref().clone()),
+                        Duration::from_millis(*realm.authorizer_timeout_ms.get_ref()),
+                        Duration::from_millis(realm.authorizer_cache_ms),
+                        realm.authorizer_cache_max,
+                    );
+                    return (name.clone(), Arc::new(Role::dynamic(name, authorizer)));
+                }
                 (name.clone(), Arc::new(Role::new(name, permissions)))
             })
             .collect::<HashMap<_, _>>()
@@ -613,6 +788,12 @@ pub fn realm_auth(realm: &Realm) -> RealmAuth {
             .filter_map(|c| Some((c.authid.get_ref().clone(), scram_user(c).ok()?)))
             .collect(),
         roles,
+        dynamic: auth.dynamic.as_ref().map(|d| DynamicAuthenticator {
+            procedure: d.procedure.get_ref().clone(),
+            realm: d.realm.as_ref().map(|r| r.get_ref().clone()),
+            methods: d.methods.get_ref().clone(),
+            timeout: Duration::from_millis(*d.timeout_ms.get_ref()),
+        }),
         tls: auth
             .tls
             .iter()

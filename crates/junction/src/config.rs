@@ -31,6 +31,9 @@
 //! disclose_caller = false     # true: every INVOCATION names its caller
 //! disclose_publisher = false  # true: every EVENT names its publisher
 //! max_retained_topics = 10000 # topics with a retained event (PUBLISH retain)
+//! authorizer_cache_ms = 60000  # dynamic authorizer answers cached (0: off)
+//! authorizer_cache_max = 10000 # most cached answers per role
+//! authorizer_timeout_ms = 5000 # time a dynamic authorizer has to answer
 //!
 //! [[realm.history]]           # keep events for wamp.subscription.get_events
 //! topic = "com.example."
@@ -266,6 +269,15 @@ pub struct Realm {
     /// Authentication methods and users; without it, anonymous only.
     #[serde(default)]
     pub auth: Option<crate::auth_config::AuthConfig>,
+    /// How long dynamic authorizer answers are cached (0: not cached).
+    #[serde(default = "crate::auth_config::default_authorizer_cache_ms")]
+    pub authorizer_cache_ms: u64,
+    /// Most cached authorizer answers per role (0: not cached).
+    #[serde(default = "crate::auth_config::default_authorizer_cache_max")]
+    pub authorizer_cache_max: usize,
+    /// How long a dynamic authorizer may take to answer.
+    #[serde(default = "crate::auth_config::default_dynamic_timeout_ms")]
+    pub authorizer_timeout_ms: toml::Spanned<u64>,
 }
 
 /// An event history: the last `limit` events on topics matching `topic`.
@@ -412,6 +424,9 @@ impl Realm {
             history: Vec::new(),
             roles: Vec::new(),
             auth: None,
+            authorizer_cache_ms: crate::auth_config::default_authorizer_cache_ms(),
+            authorizer_cache_max: crate::auth_config::default_authorizer_cache_max(),
+            authorizer_timeout_ms: crate::auth_config::default_dynamic_timeout_ms(),
         }
     }
 }
@@ -505,6 +520,7 @@ impl Config {
         }
         for realm in &config.realms {
             crate::auth_config::validate(realm, Some(text))?;
+            crate::auth_config::validate_links(realm, &config.realms, Some(text))?;
         }
         config.validate_listeners(Some(text))?;
         config.validate()?;
@@ -581,6 +597,7 @@ impl Config {
         }
         for realm in &self.realms {
             crate::auth_config::validate(realm, None)?;
+            crate::auth_config::validate_links(realm, &self.realms, None)?;
         }
         let mut names: Vec<&str> = self.realms.iter().map(|r| r.name.as_str()).collect();
         names.sort_unstable();

@@ -25,6 +25,9 @@ pub mod scram;
 pub use cryptosign::CryptosignUser;
 pub use scram::{Kdf, ScramUser};
 
+use crate::authenticator::DynamicAuthenticator;
+use crate::authorizer::DynamicAuthorizer;
+
 type HmacSha256 = Hmac<Sha256>;
 
 /// The four actions a role may be allowed.
@@ -109,6 +112,9 @@ pub struct Role {
     prefixes: Vec<Permission>,
     /// Most literal components first.
     wildcards: Vec<(Vec<String>, Permission)>,
+    /// A procedure decides instead of permissions (only consulted when no
+    /// permission allows: such roles have none).
+    authorizer: Option<Arc<DynamicAuthorizer>>,
 }
 
 impl Role {
@@ -151,6 +157,20 @@ impl Role {
     /// A role allowed everything (the default `anonymous` role).
     pub fn allow_all(name: impl Into<String>) -> Role {
         Role::new(name, vec![Permission::allow_all()])
+    }
+
+    /// A role whose decisions `authorizer` makes.
+    pub fn dynamic(name: impl Into<String>, authorizer: DynamicAuthorizer) -> Role {
+        Role {
+            name: name.into(),
+            authorizer: Some(Arc::new(authorizer)),
+            ..Role::default()
+        }
+    }
+
+    /// The role's dynamic authorizer, if it has one.
+    pub fn authorizer(&self) -> Option<&Arc<DynamicAuthorizer>> {
+        self.authorizer.as_ref()
     }
 
     /// Whether this role allows everything without a lookup.
@@ -251,6 +271,9 @@ pub struct RealmAuth {
     pub scram: HashMap<String, ScramUser>,
     /// Roles by name. `None`: no authorization (everything allowed for everyone).
     pub roles: Option<HashMap<String, Arc<Role>>>,
+    /// Methods a dynamic authenticator decides (they take precedence over the
+    /// static users of the same method).
+    pub dynamic: Option<DynamicAuthenticator>,
     /// TLS client-certificate principals: authid (certificate CN) → role (the
     /// method is offered when non-empty, on connections with a verified certificate).
     pub tls: HashMap<String, String>,
@@ -266,6 +289,7 @@ impl Default for RealmAuth {
             cryptosign: HashMap::new(),
             scram: HashMap::new(),
             roles: None,
+            dynamic: None,
             tls: HashMap::new(),
         }
     }
@@ -286,6 +310,9 @@ impl RealmAuth {
 
     /// Whether `method` is offered on this realm.
     pub fn offers(&self, method: &str) -> bool {
+        if self.is_dynamic(method) {
+            return true;
+        }
         match method {
             "anonymous" => self.anonymous.is_some(),
             "ticket" => !self.ticket.is_empty(),
@@ -324,6 +351,21 @@ impl RealmAuth {
                 }
                 _ => authid.is_some(),
             }
+    }
+}
+
+impl RealmAuth {
+    /// Whether a dynamic authenticator decides `method` (`wamp-scram` covers
+    /// Autobahn's name for it, `scram`, too).
+    pub fn is_dynamic(&self, method: &str) -> bool {
+        let method = if method == "scram" {
+            "wamp-scram"
+        } else {
+            method
+        };
+        self.dynamic
+            .as_ref()
+            .is_some_and(|d| d.methods.iter().any(|m| m == method))
     }
 }
 

@@ -5,6 +5,7 @@
 //! is answered here: session opening and closing, the broker and dealer messages, and
 //! protocol violations, which end this session only.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -14,12 +15,16 @@ use wamp_proto::message::{Id, MessageType};
 use wamp_proto::uri::{is_valid_pattern, is_valid_uri, MatchPolicy, UriRule};
 use wamp_proto::{decode, dict, random_id, Dict, Message, Payload, Serializer, Value};
 
+use crate::auth::RealmAuth;
 use crate::auth::{Action, Role};
+use crate::authenticator::{principal_from_answer, Credentials, Principal};
+use crate::authorizer::{DynamicAuthorizer, Verdict, AUTHORIZATION_FAILED};
 use crate::broker::{PublishOptions, PASSTHRU_KEYS};
 use crate::dealer::{
     call_error, CallRefused, CallState, CancelMode, Chunk, InvokePolicy, PendingCall, Progress,
     RegisterError, RegisterOptions, DIFFERENT_INVOCATION_POLICY, FEATURE_NOT_SUPPORTED,
 };
+use crate::internal_call::{Answer, InternalCall};
 use crate::outbox::Outbox;
 use crate::procedures;
 use crate::realm::Realm;
@@ -80,6 +85,89 @@ enum Method {
     Cra(String),
     Cryptosign(crate::auth::cryptosign::Pending),
     Scram(crate::auth::scram::Pending),
+    /// Ticket checked by the dynamic authenticator; HELLO.Details for it.
+    DynamicTicket(Dict),
+    /// A challenge-response method with what the dynamic authenticator gave:
+    /// the method's state and who the session will be.
+    Dynamic(DynamicState, Box<Principal>),
+}
+
+/// A dynamically authenticated challenge in progress.
+enum DynamicState {
+    /// The WAMP-CRA challenge string sent.
+    Cra(String),
+    Cryptosign(crate::auth::cryptosign::Pending),
+    Scram(crate::auth::scram::Pending),
+}
+
+/// A HELLO (or AUTHENTICATE) the dynamic authenticator was asked about.
+struct Asked {
+    realm: Arc<Realm>,
+    session: Id,
+    authid: String,
+    method: &'static str,
+    peer_roles: Dict,
+    hello: Dict,
+}
+
+/// What a connection waiting for a router-initiated call does with the answer.
+enum Parked {
+    /// The dynamic authenticator decides who the session is.
+    Authenticator {
+        realm: Arc<Realm>,
+        session: Id,
+        authid: String,
+        method: &'static str,
+        peer_roles: Dict,
+        /// HELLO.Details (the cryptosign key, the SCRAM nonce).
+        hello: Dict,
+    },
+    /// The dynamic authorizer decides whether `message` may go ahead.
+    Authorizer {
+        message: Message,
+        action: Action,
+        uri: String,
+        authorizer: Arc<DynamicAuthorizer>,
+    },
+}
+
+/// Most messages kept while waiting for a router-initiated call (the transport
+/// normally stops reading instead).
+const MAX_HELD: usize = 1024;
+
+/// The outcome of a dynamic authorization check.
+enum Gate {
+    Allow { disclose: bool },
+    Deny(&'static str),
+    Ask(Arc<DynamicAuthorizer>),
+}
+
+/// Asked only when the role's static permissions refused: a role with a dynamic
+/// authorizer decides from the verdict just received (`grant`), the cache, or by
+/// asking. Roles without one deny.
+fn dynamic_gate(
+    role: &Option<Arc<Role>>,
+    grant: &mut Option<Verdict>,
+    action: Action,
+    uri: &str,
+) -> Gate {
+    let Some(authorizer) = role.as_ref().and_then(|r| r.authorizer()) else {
+        return Gate::Deny(uri_err::NOT_AUTHORIZED);
+    };
+    let verdict = match grant.take() {
+        Some(verdict) => verdict,
+        None => match authorizer.cached(action, uri) {
+            Some(grant) => Ok(grant),
+            None => return Gate::Ask(authorizer.clone()),
+        },
+    };
+    match verdict {
+        Ok(g) if g.allow => Gate::Allow {
+            disclose: g.disclose,
+        },
+        Ok(_) => Gate::Deny(uri_err::NOT_AUTHORIZED),
+        Err(_) => Gate::Deny(AUTHORIZATION_FAILED),
+    }
 }
 
 /// ABORT reason when no offered method is accepted (the spec's URI).
@@ -110,6 +198,15 @@ pub struct Connection {
     router: Arc<Router>,
     link: Link,
     state: State,
+    /// A router-initiated call whose answer this connection waits for, until the
+    /// transport takes it ([`Connection::take_wait`]).
+    wait: Option<InternalCall>,
+    /// What to do with that answer ([`Connection::resume`]).
+    parked: Option<Parked>,
+    /// Messages received while waiting, handled after the answer.
+    held: VecDeque<Message>,
+    /// The authorizer's verdict for the message being handled again.
+    grant: Option<Verdict>,
     transport: TransportInfo,
 }
 
@@ -173,6 +270,10 @@ impl Connection {
                 outbox,
             },
             state: State::AwaitingHello,
+            wait: None,
+            parked: None,
+            held: VecDeque::new(),
+            grant: None,
             transport,
         }
     }
@@ -200,6 +301,14 @@ impl Connection {
 
     /// Handles one received message.
     pub fn handle(&mut self, message: Message) -> Flow {
+        if self.parked.is_some() {
+            // Order is kept: it waits for the answer the connection waits for.
+            if self.held.len() >= MAX_HELD {
+                return self.protocol_violation("too many messages while a decision is pending");
+            }
+            self.held.push_back(message);
+            return Flow::Continue;
+        }
         match &mut self.state {
             State::Closed => Flow::Close,
             State::AwaitingHello => match message {
@@ -226,6 +335,263 @@ impl Connection {
             },
             State::Joined(_) => self.joined(message),
         }
+    }
+
+    /// Whether the connection waits for a router-initiated call (an authenticator
+    /// or authorizer): the transport should stop reading and wait for
+    /// [`take_wait`](Self::take_wait)'s answer.
+    pub fn is_waiting(&self) -> bool {
+        self.parked.is_some()
+    }
+
+    /// The router-initiated call to wait for, once; give its answer to
+    /// [`resume`](Self::resume).
+    pub fn take_wait(&mut self) -> Option<InternalCall> {
+        self.wait.take()
+    }
+
+    /// Carries on with the answer of the call from [`take_wait`](Self::take_wait),
+    /// then with messages that arrived meanwhile.
+    pub fn resume(&mut self, answer: Answer) -> Flow {
+        let Some(parked) = self.parked.take() else {
+            return Flow::Continue;
+        };
+        let mut flow = match parked {
+            Parked::Authenticator {
+                realm,
+                session,
+                authid,
+                method,
+                peer_roles,
+                hello,
+            } => {
+                let asked = Asked {
+                    realm,
+                    session,
+                    authid,
+                    method,
+                    peer_roles,
+                    hello,
+                };
+                self.authenticator_answered(asked, answer)
+            }
+            Parked::Authorizer {
+                message,
+                action,
+                uri,
+                authorizer,
+            } => {
+                self.grant = Some(authorizer.verdict(answer, action, &uri));
+                let flow = if matches!(self.state, State::Joined(_)) {
+                    self.joined(message)
+                } else {
+                    Flow::Continue
+                };
+                self.grant = None;
+                flow
+            }
+        };
+        while flow == Flow::Continue && self.parked.is_none() {
+            let Some(message) = self.held.pop_front() else {
+                break;
+            };
+            flow = self.handle(message);
+        }
+        flow
+    }
+
+    /// Asks the realm's dynamic authenticator about a session being opened.
+    #[allow(clippy::too_many_arguments)]
+    fn ask_authenticator(
+        &mut self,
+        realm: Arc<Realm>,
+        session: Id,
+        authid: String,
+        method: &'static str,
+        hello: &Dict,
+        peer_roles: Dict,
+        ticket: Option<&str>,
+    ) -> Flow {
+        let Some(dynamic) = realm.config.auth.dynamic.as_ref() else {
+            return self.abort(
+                crate::authenticator::AUTHENTICATION_FAILED,
+                "no authenticator",
+            );
+        };
+        let args = crate::authenticator::authenticator_args(
+            realm.name(),
+            &authid,
+            method,
+            session,
+            hello,
+            ticket,
+        );
+        let target = dynamic.realm.as_deref().unwrap_or(realm.name());
+        self.wait = Some(InternalCall::start(
+            &self.router,
+            target,
+            &dynamic.procedure,
+            args,
+            dynamic.timeout,
+        ));
+        self.state = State::AwaitingHello;
+        self.parked = Some(Parked::Authenticator {
+            realm,
+            session,
+            authid,
+            method,
+            peer_roles,
+            hello: hello.clone(),
+        });
+        Flow::Continue
+    }
+
+    fn authenticator_answered(&mut self, asked: Asked, answer: Answer) -> Flow {
+        let Asked {
+            realm,
+            session,
+            authid,
+            method,
+            peer_roles,
+            hello,
+        } = asked;
+        let principal = match principal_from_answer(answer, method, &authid, &realm.config.auth) {
+            Ok(principal) => principal,
+            Err(refusal) => {
+                tracing::info!(realm = realm.name(), method, reason = %refusal.uri, "dynamic authentication refused");
+                return self.abort(&refusal.uri, &refusal.message);
+            }
+        };
+        let hello_extra = hello.get("authextra").and_then(Value::as_dict);
+        // Cryptosign and SCRAM run their usual challenge, against a stand-in
+        // realm holding just the user the authenticator described.
+        let (challenge_method, extra, method_state) = match &principal.credentials {
+            Credentials::None => {
+                tracing::debug!(realm = realm.name(), method, "authenticated (dynamic)");
+                return self.welcome_as(realm, session, principal, method, &peer_roles, None);
+            }
+            Credentials::Cra { .. } => {
+                return self.dynamic_cra(realm, session, principal, peer_roles)
+            }
+            Credentials::Cryptosign { pubkey } => {
+                let mut one = RealmAuth::default();
+                one.cryptosign.insert(
+                    authid.clone(),
+                    crate::auth::CryptosignUser {
+                        role: principal.role.clone(),
+                        pubkeys: vec![*pubkey],
+                    },
+                );
+                let hello_key = hello_extra
+                    .and_then(|e| e.get("pubkey"))
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                let Some(pending) =
+                    crate::auth::cryptosign::start(&one, Some(authid.as_str()), hello_key)
+                else {
+                    return self.protocol_violation("cryptosign HELLO without a valid pubkey");
+                };
+                let extra = dict! {
+                    "challenge" => pending.challenge_hex().as_str(),
+                    "channel_binding" => Value::Null,
+                };
+                ("cryptosign", extra, DynamicState::Cryptosign(pending))
+            }
+            Credentials::Scram(user) => {
+                let mut one = RealmAuth::default();
+                one.scram.insert(authid.clone(), (**user).clone());
+                let Some((pending, extra)) =
+                    crate::auth::scram::start(&one, method, &authid, hello_extra)
+                else {
+                    return self.protocol_violation("SCRAM HELLO without a valid nonce");
+                };
+                (method, extra, DynamicState::Scram(pending))
+            }
+        };
+        self.link.send(&Message::Challenge {
+            method: challenge_method.into(),
+            extra,
+        });
+        self.state = State::Authenticating(Box::new(Pending {
+            realm,
+            session,
+            authid,
+            method: Method::Dynamic(method_state, Box::new(principal)),
+            peer_roles,
+            deadline: Instant::now() + self.router.auth_timeout,
+        }));
+        Flow::Continue
+    }
+
+    /// WAMP-CRA with the secret a dynamic authenticator gave: the usual challenge.
+    fn dynamic_cra(
+        &mut self,
+        realm: Arc<Realm>,
+        session: Id,
+        principal: Principal,
+        peer_roles: Dict,
+    ) -> Flow {
+        let Credentials::Cra { salt, .. } = &principal.credentials else {
+            return self.abort(crate::authenticator::AUTHENTICATION_FAILED, "no secret");
+        };
+        let challenge = crate::auth::cra_challenge(&principal.authid, &principal.role, session);
+        let mut extra = dict! { "challenge" => challenge.as_str() };
+        if let Some(salt) = salt {
+            extra.insert("salt".into(), Value::from(salt.salt.as_str()));
+            extra.insert("iterations".into(), Value::from(u64::from(salt.iterations)));
+            extra.insert("keylen".into(), Value::from(u64::from(salt.keylen)));
+        }
+        self.link.send(&Message::Challenge {
+            method: "wampcra".into(),
+            extra,
+        });
+        self.state = State::Authenticating(Box::new(Pending {
+            realm,
+            session,
+            authid: principal.authid.clone(),
+            method: Method::Dynamic(DynamicState::Cra(challenge), Box::new(principal)),
+            peer_roles,
+            deadline: Instant::now() + self.router.auth_timeout,
+        }));
+        Flow::Continue
+    }
+
+    /// Ends the opening session with ABORT.
+    fn abort(&mut self, reason: &str, message: &str) -> Flow {
+        self.link.send_last(&Message::abort(reason, message));
+        self.state = State::Closed;
+        Flow::Close
+    }
+
+    /// Waits for the authorizer's decision on `message`.
+    fn ask_authorizer(
+        &mut self,
+        authorizer: Arc<DynamicAuthorizer>,
+        message: Message,
+        action: Action,
+        uri: &str,
+        options: Dict,
+    ) -> Flow {
+        let State::Joined(j) = &self.state else {
+            return Flow::Continue;
+        };
+        let args =
+            crate::authorizer::authorizer_args(j.realm.name(), &j.handle, uri, action, options);
+        let target = authorizer.realm.as_deref().unwrap_or(j.realm.name());
+        self.wait = Some(InternalCall::start(
+            &self.router,
+            target,
+            &authorizer.procedure,
+            args,
+            authorizer.timeout,
+        ));
+        self.parked = Some(Parked::Authorizer {
+            message,
+            action,
+            uri: uri.to_owned(),
+            authorizer,
+        });
+        Flow::Continue
     }
 
     /// Ends the session because the transport saw something invalid (for example a
@@ -315,6 +681,27 @@ impl Connection {
             .unwrap_or_default();
         let session = random_id();
         match method {
+            Some(m) if m != "ticket" && auth.is_dynamic(m) => {
+                let method = match m {
+                    "anonymous" => "anonymous",
+                    "wampcra" => "wampcra",
+                    "cryptosign" => "cryptosign",
+                    "scram" => "scram",
+                    _ => "wamp-scram",
+                };
+                let pubkey = details
+                    .get("authextra")
+                    .and_then(Value::as_dict)
+                    .and_then(|e| e.get("pubkey"))
+                    .and_then(Value::as_str);
+                // (`can_start` made sure the methods that need an authid have one.)
+                let authid = match (method, authid.filter(|a| !a.is_empty()), pubkey) {
+                    (_, Some(a), _) => a.to_owned(),
+                    ("cryptosign", None, Some(key)) => key.to_ascii_lowercase(),
+                    _ => format!("anonymous-{session}"),
+                };
+                self.ask_authenticator(realm, session, authid, method, details, peer_roles, None)
+            }
             Some("anonymous") => {
                 let role = auth.anonymous.clone().unwrap_or_default();
                 let authid = format!("anonymous-{session}");
@@ -350,11 +737,16 @@ impl Connection {
                     method: "ticket".into(),
                     extra: Dict::new(),
                 });
+                let method = if auth.is_dynamic("ticket") {
+                    Method::DynamicTicket(details.clone())
+                } else {
+                    Method::Ticket
+                };
                 self.state = State::Authenticating(Box::new(Pending {
                     realm,
                     session,
                     authid,
-                    method: Method::Ticket,
+                    method,
                     peer_roles,
                     deadline: Instant::now() + self.router.auth_timeout,
                 }));
@@ -490,8 +882,51 @@ impl Connection {
             peer_roles,
             ..
         } = *pending;
+        let method = match method {
+            Method::DynamicTicket(hello) => {
+                return self.ask_authenticator(
+                    realm,
+                    session,
+                    authid,
+                    "ticket",
+                    &hello,
+                    peer_roles,
+                    Some(signature),
+                );
+            }
+            Method::Dynamic(state, principal) => {
+                let verified = match &state {
+                    DynamicState::Cra(challenge) => {
+                        matches!(&principal.credentials, Credentials::Cra { key, .. }
+                            if crate::auth::cra_verify(key, challenge, signature))
+                        .then_some(("wampcra", None))
+                    }
+                    DynamicState::Cryptosign(p) => {
+                        p.verify(signature).map(|_| ("cryptosign", None))
+                    }
+                    DynamicState::Scram(p) => p
+                        .verify(signature, extra)
+                        .map(|(_, authextra)| (p.method, Some(authextra))),
+                };
+                let Some((method, method_extra)) = verified else {
+                    tracing::info!(realm = realm.name(), "authentication failed");
+                    return self.abort(uri_err::NOT_AUTHORIZED, "authentication failed");
+                };
+                tracing::debug!(realm = realm.name(), method, "authenticated (dynamic)");
+                return self.welcome_as(
+                    realm,
+                    session,
+                    *principal,
+                    method,
+                    &peer_roles,
+                    method_extra,
+                );
+            }
+            other => other,
+        };
         let auth = &realm.config.auth;
         let verdict = match &method {
+            Method::DynamicTicket(_) | Method::Dynamic(..) => None,
             Method::Ticket => {
                 // An unknown authid costs the same hashing as a known one, so the
                 // time taken does not tell which authids exist.
@@ -529,7 +964,7 @@ impl Connection {
         }
     }
 
-    /// Creates the session and sends WELCOME.
+    /// Creates the session of a statically configured principal and sends WELCOME.
     #[allow(clippy::too_many_arguments)]
     fn welcome(
         &mut self,
@@ -541,6 +976,34 @@ impl Connection {
         peer_roles: &Dict,
         authextra: Option<Dict>,
     ) -> Flow {
+        let principal = Principal {
+            authid,
+            role: authrole,
+            provider: "static",
+            ..Principal::default()
+        };
+        self.welcome_as(realm, session, principal, authmethod, peer_roles, authextra)
+    }
+
+    /// Creates the session and sends WELCOME. `method_extra` is authextra of the
+    /// method's own (a SCRAM server signature) for WELCOME only; the principal's
+    /// `extra` stays with the session (session meta API, authorizer).
+    fn welcome_as(
+        &mut self,
+        realm: Arc<Realm>,
+        session: Id,
+        principal: Principal,
+        authmethod: &str,
+        peer_roles: &Dict,
+        method_extra: Option<Dict>,
+    ) -> Flow {
+        let Principal {
+            authid,
+            role: authrole,
+            provider,
+            extra,
+            ..
+        } = principal;
         let role = realm.config.auth.role(&authrole);
         let handle = {
             let mut sessions = realm.sessions.write();
@@ -556,26 +1019,30 @@ impl Connection {
                     (authid, authrole, authmethod.to_owned()),
                     self.link.outbox.clone(),
                 )
-                .with_features(PeerFeatures::from_roles(peer_roles)),
+                .with_features(PeerFeatures::from_roles(peer_roles))
+                .with_provider(provider, extra),
             );
             sessions.insert(id, handle.clone());
             handle
         };
-        let mut welcome = Message::Welcome {
-            session: handle.id,
-            details: dict! {
-                "realm" => realm.name(),
-                "authid" => handle.authid.as_str(),
-                "authrole" => handle.authrole.as_str(),
-                "authmethod" => handle.authmethod.as_str(),
-                "authprovider" => "static",
-                "agent" => crate::AGENT,
-                "roles" => crate::roles::router_roles(),
-            },
+        let mut details = dict! {
+            "realm" => realm.name(),
+            "authid" => handle.authid.as_str(),
+            "authrole" => handle.authrole.as_str(),
+            "authmethod" => handle.authmethod.as_str(),
+            "authprovider" => provider,
+            "agent" => crate::AGENT,
+            "roles" => crate::roles::router_roles(),
         };
-        if let (Message::Welcome { details, .. }, Some(authextra)) = (&mut welcome, authextra) {
+        let mut authextra = handle.authextra.clone();
+        authextra.extend(method_extra.unwrap_or_default());
+        if !authextra.is_empty() {
             details.insert("authextra".into(), Value::Dict(authextra));
         }
+        let welcome = Message::Welcome {
+            session: handle.id,
+            details,
+        };
         self.link.send(&welcome);
         realm.session_joined(&handle);
         tracing::debug!(session = handle.id, realm = realm.name(), "session joined");
@@ -648,20 +1115,21 @@ impl Connection {
         match message {
             Message::Publish {
                 request,
-                options,
+                options: raw_options,
                 topic,
                 payload,
             } => {
                 // Plain publications carry no options: nothing to look at.
-                let options = if options.is_empty() {
+                let options = if raw_options.is_empty() {
                     PublishOptions::default()
                 } else {
-                    match PublishOptions::parse(&options) {
+                    match PublishOptions::parse(&raw_options) {
                         Ok(options) => options,
                         Err(text) => {
                             // (The message parser has checked the types already.)
                             let acknowledge =
-                                options.get("acknowledge").and_then(Value::as_bool) == Some(true);
+                                raw_options.get("acknowledge").and_then(Value::as_bool)
+                                    == Some(true);
                             if acknowledge {
                                 self.link.error(
                                     MessageType::Publish,
@@ -691,19 +1159,40 @@ impl Connection {
                     }
                     return Flow::Continue;
                 }
+                let mut disclose = false;
                 if !allowed(&j.role, Action::Publish, &topic) {
-                    if acknowledge {
-                        self.link.error(
-                            MessageType::Publish,
-                            request,
-                            uri_err::NOT_AUTHORIZED,
-                            &format!("not authorized to publish to '{topic}'"),
-                        );
+                    match dynamic_gate(&j.role, &mut self.grant, Action::Publish, &topic) {
+                        Gate::Allow { disclose: d } => disclose = d,
+                        Gate::Deny(uri) => {
+                            if acknowledge {
+                                self.link.error(
+                                    MessageType::Publish,
+                                    request,
+                                    uri,
+                                    &format!("not authorized to publish to '{topic}'"),
+                                );
+                            }
+                            return Flow::Continue;
+                        }
+                        Gate::Ask(authorizer) => {
+                            let message = Message::Publish {
+                                request,
+                                options: raw_options.clone(),
+                                topic: topic.clone(),
+                                payload,
+                            };
+                            return self.ask_authorizer(
+                                authorizer,
+                                message,
+                                Action::Publish,
+                                &topic,
+                                raw_options,
+                            );
+                        }
                     }
-                    return Flow::Continue;
                 }
                 let mut options = options;
-                if discloses(&j.role, &topic, false) {
+                if disclose || discloses(&j.role, &topic, false) {
                     options.disclose_me = true;
                 }
                 let publication = random_id();
@@ -749,12 +1238,31 @@ impl Connection {
                     );
                 }
                 if !allowed(&j.role, Action::Subscribe, &topic) {
-                    return self.link.refuse(
-                        MessageType::Subscribe,
-                        request,
-                        uri_err::NOT_AUTHORIZED,
-                        &format!("not authorized to subscribe to '{topic}'"),
-                    );
+                    match dynamic_gate(&j.role, &mut self.grant, Action::Subscribe, &topic) {
+                        Gate::Allow { .. } => {}
+                        Gate::Deny(uri) => {
+                            return self.link.refuse(
+                                MessageType::Subscribe,
+                                request,
+                                uri,
+                                &format!("not authorized to subscribe to '{topic}'"),
+                            );
+                        }
+                        Gate::Ask(authorizer) => {
+                            let message = Message::Subscribe {
+                                request,
+                                options: options.clone(),
+                                topic: topic.clone(),
+                            };
+                            return self.ask_authorizer(
+                                authorizer,
+                                message,
+                                Action::Subscribe,
+                                &topic,
+                                options,
+                            );
+                        }
+                    }
                 }
                 // SUBSCRIBED is queued under the table lock so it precedes any EVENT.
                 let mut broker = j.realm.broker.write();
@@ -802,10 +1310,10 @@ impl Connection {
             }
             Message::Register {
                 request,
-                options,
+                options: raw_options,
                 procedure,
             } => {
-                let options = match register_options(&options) {
+                let options = match register_options(&raw_options) {
                     Ok(options) => options,
                     Err(text) => {
                         return self.link.refuse(
@@ -825,12 +1333,31 @@ impl Connection {
                     );
                 }
                 if !allowed(&j.role, Action::Register, &procedure) {
-                    return self.link.refuse(
-                        MessageType::Register,
-                        request,
-                        uri_err::NOT_AUTHORIZED,
-                        &format!("not authorized to register '{procedure}'"),
-                    );
+                    match dynamic_gate(&j.role, &mut self.grant, Action::Register, &procedure) {
+                        Gate::Allow { .. } => {}
+                        Gate::Deny(uri) => {
+                            return self.link.refuse(
+                                MessageType::Register,
+                                request,
+                                uri,
+                                &format!("not authorized to register '{procedure}'"),
+                            );
+                        }
+                        Gate::Ask(authorizer) => {
+                            let message = Message::Register {
+                                request,
+                                options: raw_options.clone(),
+                                procedure: procedure.clone(),
+                            };
+                            return self.ask_authorizer(
+                                authorizer,
+                                message,
+                                Action::Register,
+                                &procedure,
+                                raw_options,
+                            );
+                        }
+                    }
                 }
                 let mut dealer = j.realm.dealer.lock();
                 let (uri, text) = match dealer.register(&procedure, &j.handle, options) {
@@ -910,12 +1437,32 @@ impl Connection {
                     );
                 }
                 if !allowed(&j.role, Action::Call, &procedure) {
-                    return self.link.refuse(
-                        MessageType::Call,
-                        request,
-                        uri_err::NOT_AUTHORIZED,
-                        &format!("not authorized to call '{procedure}'"),
-                    );
+                    match dynamic_gate(&j.role, &mut self.grant, Action::Call, &procedure) {
+                        Gate::Allow { disclose } => options.disclose_me |= disclose,
+                        Gate::Deny(uri) => {
+                            return self.link.refuse(
+                                MessageType::Call,
+                                request,
+                                uri,
+                                &format!("not authorized to call '{procedure}'"),
+                            );
+                        }
+                        Gate::Ask(authorizer) => {
+                            let message = Message::Call {
+                                request,
+                                options: raw_options.clone(),
+                                procedure: procedure.clone(),
+                                payload,
+                            };
+                            return self.ask_authorizer(
+                                authorizer,
+                                message,
+                                Action::Call,
+                                &procedure,
+                                raw_options,
+                            );
+                        }
+                    }
                 }
                 if discloses(&j.role, &procedure, true) {
                     options.disclose_me = true;

@@ -13,9 +13,12 @@
 //! ```
 
 pub mod auth;
+pub mod authenticator;
+pub mod authorizer;
 pub mod broker;
 pub mod connection;
 pub mod dealer;
+pub mod internal_call;
 pub mod meta;
 pub mod outbox;
 pub mod procedures;

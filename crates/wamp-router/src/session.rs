@@ -25,6 +25,10 @@ pub struct SessionHandle {
     pub authrole: String,
     /// How the session authenticated.
     pub authmethod: String,
+    /// Who authenticated it: `static` or `dynamic`.
+    pub authprovider: &'static str,
+    /// WELCOME.Details.authextra (from a dynamic authenticator).
+    pub authextra: Dict,
     /// Advanced features the session announced in HELLO.
     pub features: PeerFeatures,
     outbox: Arc<Outbox>,
@@ -193,6 +197,8 @@ impl SessionHandle {
             authid: auth.0,
             authrole: auth.1,
             authmethod: auth.2,
+            authprovider: "static",
+            authextra: Dict::new(),
             features: PeerFeatures::default(),
             outbox,
             last_invocation: AtomicU64::new(0),
@@ -200,6 +206,13 @@ impl SessionHandle {
             invocations_in_flight: AtomicUsize::new(0),
             testaments: Mutex::new(Testaments::default()),
         }
+    }
+
+    /// The same handle with who authenticated it and the authextra it got.
+    pub fn with_provider(mut self, authprovider: &'static str, authextra: Dict) -> Self {
+        self.authprovider = authprovider;
+        self.authextra = authextra;
+        self
     }
 
     /// The same handle with the features the session announced.

@@ -157,6 +157,9 @@ pub(crate) async fn drive<T: FrameIo>(
     let auth_timer = tokio::time::sleep(std::time::Duration::from_secs(3600));
     tokio::pin!(auth_timer);
     let mut auth_armed = false;
+    // A router-initiated call (authenticator, authorizer) the connection waits
+    // for: no further message is read until it is answered.
+    let mut waiting: Option<wamp_router::internal_call::InternalCall> = None;
     loop {
         tokio::select! {
             biased;
@@ -198,7 +201,30 @@ pub(crate) async fn drive<T: FrameIo>(
                     break;
                 }
             }
-            incoming = io.recv() => {
+            answer = wait_for(&mut waiting), if waiting.is_some() => {
+                let flow = connection.resume(answer);
+                waiting = connection.take_wait();
+                if flow == Flow::Close {
+                    outbox.close();
+                    let flush = async {
+                        while let Drained::Frames = outbox.drain(&mut batch).await {
+                            let written = io.send_batch(&batch).await;
+                            batch.clear();
+                            if written.is_err() {
+                                break;
+                            }
+                        }
+                    };
+                    let _ = tokio::time::timeout(LINGER, flush).await;
+                    break;
+                }
+                // A dynamic WAMP-CRA CHALLENGE goes out after the authenticator answered.
+                if let (Some(deadline), false) = (connection.auth_deadline(), auth_armed) {
+                    auth_timer.as_mut().reset(deadline.into());
+                    auth_armed = true;
+                }
+            }
+            incoming = io.recv(), if waiting.is_none() => {
                 let mut incoming = incoming;
                 // Handle what is already buffered (or readable without waiting)
                 // before the next turn: fewer outbox checks, bigger batches.
@@ -218,7 +244,7 @@ pub(crate) async fn drive<T: FrameIo>(
                             Flow::Close
                         }
                     };
-                    if flow == Flow::Close || handled == READ_BURST {
+                    if flow == Flow::Close || handled == READ_BURST || connection.is_waiting() {
                         break;
                     }
                     match io.recv().now_or_never() {
@@ -226,6 +252,7 @@ pub(crate) async fn drive<T: FrameIo>(
                         None => break,
                     }
                 }
+                waiting = connection.take_wait();
                 match connection.auth_deadline() {
                     Some(deadline) if !auth_armed => {
                         auth_timer.as_mut().reset(deadline.into());
@@ -256,6 +283,16 @@ pub(crate) async fn drive<T: FrameIo>(
     connection.transport_closed();
     outbox.close();
     let _ = tokio::time::timeout(LINGER, io.close()).await;
+}
+
+/// The answer of the router-initiated call in `waiting` (which must be `Some`).
+async fn wait_for(
+    waiting: &mut Option<wamp_router::internal_call::InternalCall>,
+) -> wamp_router::internal_call::Answer {
+    match waiting {
+        Some(call) => call.answer().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Most received messages handled in one turn of a connection's loop before its
