@@ -48,6 +48,9 @@
 //! calls_per_caller = 10000      # calls one session may have waiting
 //! calls_per_callee = 10000      # invocations one callee may have unanswered
 //! auth_timeout_ms = 10000       # time to answer a CHALLENGE
+//! auth_failures_free = 3        # failed logins from one address before it is slowed down
+//! auth_failure_delay_ms = 500   # then each new connection from it waits this, doubling (0: off)
+//! auth_failure_max_delay_ms = 30000
 //!
 //! [runtime]
 //! worker_threads = 1          # default: half the cores; 0: a single-threaded runtime
@@ -350,6 +353,13 @@ pub struct Limits {
     pub calls_per_callee: usize,
     /// Milliseconds a client has to answer a CHALLENGE.
     pub auth_timeout_ms: u64,
+    /// Failed authentications from one address before its connections are slowed down.
+    pub auth_failures_free: u32,
+    /// Wait of a connection from an address past its free failures, doubling with
+    /// each further failure; 0 turns slowing down off.
+    pub auth_failure_delay_ms: u64,
+    /// Most a connection is made to wait.
+    pub auth_failure_max_delay_ms: u64,
 }
 
 /// The slow-consumer policy.
@@ -366,6 +376,7 @@ impl Default for Limits {
     fn default() -> Self {
         let outbox = OutboxLimits::default();
         let calls = CallLimits::default();
+        let throttle = wamp_router::throttle::ThrottleConfig::default();
         Limits {
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             outbox_max_messages: outbox.max_messages,
@@ -374,6 +385,9 @@ impl Default for Limits {
             calls_per_caller: calls.per_caller,
             calls_per_callee: calls.per_callee,
             auth_timeout_ms: wamp_router::DEFAULT_AUTH_TIMEOUT.as_millis() as u64,
+            auth_failures_free: throttle.free_failures,
+            auth_failure_delay_ms: throttle.base_delay.as_millis() as u64,
+            auth_failure_max_delay_ms: throttle.max_delay.as_millis() as u64,
         }
     }
 }
@@ -673,6 +687,16 @@ impl Config {
                 per_callee: self.limits.calls_per_callee,
             },
             auth_timeout: std::time::Duration::from_millis(self.limits.auth_timeout_ms),
+            auth_throttle: wamp_router::throttle::ThrottleConfig {
+                free_failures: self.limits.auth_failures_free,
+                base_delay: std::time::Duration::from_millis(self.limits.auth_failure_delay_ms),
+                max_delay: std::time::Duration::from_millis(
+                    self.limits
+                        .auth_failure_max_delay_ms
+                        .max(self.limits.auth_failure_delay_ms),
+                ),
+                ..wamp_router::throttle::ThrottleConfig::default()
+            },
         }
     }
 }

@@ -223,6 +223,14 @@ async fn accept_tcp(
         match listener.accept().await {
             Ok((stream, peer)) => {
                 let _ = stream.set_nodelay(true);
+                // A peer with recent authentication failures waits for its turn.
+                let wait = shared
+                    .router
+                    .auth_throttle()
+                    .admit(peer.ip(), std::time::Instant::now());
+                if !wait.is_zero() {
+                    tracing::debug!(%peer, wait_ms = wait.as_millis() as u64, "slowing down a peer after failed authentications");
+                }
                 let info = TransportInfo {
                     peer: Some(peer),
                     auth_methods: listen.auth_methods.clone(),
@@ -230,16 +238,13 @@ async fn accept_tcp(
                 };
                 match &listen.tls {
                     None => {
-                        tokio::spawn(serve_tcp(stream, mode.clone(), info, shared.clone()));
+                        let serve = serve_tcp(stream, mode.clone(), info, shared.clone());
+                        tokio::spawn(after(wait, serve));
                     }
                     Some(acceptor) => {
-                        tokio::spawn(serve_tls(
-                            stream,
-                            acceptor.clone(),
-                            mode.clone(),
-                            info,
-                            shared.clone(),
-                        ));
+                        let serve =
+                            serve_tls(stream, acceptor.clone(), mode.clone(), info, shared.clone());
+                        tokio::spawn(after(wait, serve));
                     }
                 }
             }
@@ -287,6 +292,14 @@ async fn accept_unix(listener: UnixListener, auth_methods: Option<Arc<[String]>>
             }
         }
     }
+}
+
+/// Runs `serve` after `wait` (no timer at all when it is zero).
+async fn after(wait: Duration, serve: impl std::future::Future<Output = ()>) {
+    if !wait.is_zero() {
+        tokio::time::sleep(wait).await;
+    }
+    serve.await;
 }
 
 async fn serve_tcp(stream: TcpStream, mode: TcpMode, info: TransportInfo, shared: Shared) {

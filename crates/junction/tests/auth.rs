@@ -794,3 +794,75 @@ async fn scram_unknown_authid_gets_a_stable_challenge() {
     assert_eq!(salts[0], salts[1]);
     assert_ne!(salts[0], salts[2]);
 }
+
+/// Connects a RawSocket/JSON peer to `addr` from the loopback address `from`.
+async fn raw_from(
+    from: [u8; 4],
+    addr: std::net::SocketAddr,
+) -> std::io::Result<test_support::RawPeer> {
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.bind((std::net::Ipv4Addr::from(from), 0).into())?;
+    let tcp = socket.connect(addr).await?;
+    test_support::raw_rawsocket_stream(tcp, wamp_proto::Serializer::Json).await
+}
+
+#[tokio::test]
+async fn repeated_failures_slow_down_that_address_only() {
+    let parsed = junction::Config::from_toml(&config_toml()).expect("config parses");
+    let router = TestRouter::start_with(move |c| {
+        c.realms = parsed.realms;
+        c.limits.auth_failures_free = 1;
+        // Long enough that "still waiting" below cannot be a slow machine.
+        c.limits.auth_failure_delay_ms = 120_000;
+        c.limits.auth_failure_max_delay_ms = 120_000;
+    })
+    .await;
+    let throttle = router.server.router().auth_throttle();
+    for n in 1..=2 {
+        let r = connect(
+            &router,
+            "realm1",
+            ConnectOptions::default().with_ticket("joe", "wrong"),
+        )
+        .await;
+        assert_abort(r, "wamp.error.not_authorized");
+        assert_eq!(throttle.tracked(), 1, "after failure {n}");
+    }
+    // 127.0.0.1 is past its free failure: its next connection waits its turn (the
+    // RawSocket handshake is not even answered) ...
+    let waiting = tokio::time::timeout(
+        std::time::Duration::from_secs(2),
+        raw_from([127, 0, 0, 1], router.rs),
+    )
+    .await;
+    assert!(waiting.is_err(), "a throttled address was served at once");
+    // ... while another address is served as usual, and its success clears nothing
+    // of 127.0.0.1's record.
+    let mut other = within("other address", raw_from([127, 0, 0, 2], router.rs))
+        .await
+        .expect("127.0.0.2 connects");
+    other
+        .send(Message::Hello {
+            realm: "realm1".into(),
+            details: dict! {
+                "roles" => dict! { "caller" => Dict::new() },
+                "authmethods" => vec![Value::from("ticket")],
+                "authid" => "joe",
+            },
+        })
+        .await
+        .expect("HELLO");
+    assert!(matches!(
+        other.recv().await,
+        Some(Message::Challenge { .. })
+    ));
+    other
+        .send(Message::Authenticate {
+            signature: TICKET.into(),
+            extra: Dict::new(),
+        })
+        .await
+        .expect("AUTHENTICATE");
+    assert!(matches!(other.recv().await, Some(Message::Welcome { .. })));
+    assert_eq!(throttle.tracked(), 1);
+}

@@ -178,6 +178,13 @@ pub async fn raw_rawsocket_tcp(
     RawPeer::rawsocket_client(Box::new(tcp), serializer).await
 }
 
+/// Runs the RawSocket client handshake on a TCP stream the test connected itself
+/// (from a chosen local address, say); see [`raw_rawsocket_tcp`].
+pub async fn raw_rawsocket_stream(tcp: TcpStream, serializer: Serializer) -> io::Result<RawPeer> {
+    tcp.set_nodelay(true)?;
+    RawPeer::rawsocket_client(Box::new(tcp), serializer).await
+}
+
 /// Connects a RawSocket peer over a Unix domain socket (see [`raw_rawsocket_tcp`]).
 #[cfg(unix)]
 pub async fn raw_rawsocket_unix(

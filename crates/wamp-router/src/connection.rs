@@ -459,6 +459,10 @@ impl Connection {
             Ok(principal) => principal,
             Err(refusal) => {
                 tracing::info!(realm = realm.name(), method, reason = %refusal.uri, "dynamic authentication refused");
+                // A broken authenticator is not the peer's failure; a refusal is.
+                if refusal.uri != crate::authenticator::AUTHENTICATION_FAILED {
+                    self.record_auth_failure();
+                }
                 return self.abort(&refusal.uri, &refusal.message);
             }
         };
@@ -720,15 +724,7 @@ impl Connection {
                         tracing::debug!(realm = realm.name(), method = "tls", "authenticated");
                         self.welcome(realm, session, cert_id, role, "tls", &peer_roles, None)
                     }
-                    None => {
-                        tracing::info!(realm = realm.name(), "authentication failed");
-                        self.link.send_last(&Message::abort(
-                            uri_err::NOT_AUTHORIZED,
-                            "authentication failed",
-                        ));
-                        self.state = State::Closed;
-                        Flow::Close
-                    }
+                    None => self.authentication_failed(&realm),
                 }
             }
             Some("ticket") => {
@@ -860,6 +856,7 @@ impl Connection {
         if !matches!(&self.state, State::Authenticating(p) if p.deadline <= Instant::now()) {
             return Flow::Continue;
         }
+        self.record_auth_failure();
         self.link.send_last(&Message::abort(
             uri_err::NOT_AUTHORIZED,
             "authentication timed out",
@@ -909,8 +906,7 @@ impl Connection {
                         .map(|(_, authextra)| (p.method, Some(authextra))),
                 };
                 let Some((method, method_extra)) = verified else {
-                    tracing::info!(realm = realm.name(), "authentication failed");
-                    return self.abort(uri_err::NOT_AUTHORIZED, "authentication failed");
+                    return self.authentication_failed(&realm);
                 };
                 tracing::debug!(realm = realm.name(), method, "authenticated (dynamic)");
                 return self.welcome_as(
@@ -951,16 +947,23 @@ impl Connection {
                 tracing::debug!(realm = realm.name(), method, "authenticated");
                 self.welcome(realm, session, authid, role, method, &peer_roles, authextra)
             }
-            None => {
-                // Nothing about which part was wrong, to the peer or in the log.
-                tracing::info!(realm = realm.name(), "authentication failed");
-                self.link.send_last(&Message::abort(
-                    uri_err::NOT_AUTHORIZED,
-                    "authentication failed",
-                ));
-                self.state = State::Closed;
-                Flow::Close
-            }
+            None => self.authentication_failed(&realm),
+        }
+    }
+
+    /// Wrong credentials: ABORT saying nothing about which part was wrong (to the
+    /// peer or in the log), and one more failure on the peer address's record.
+    fn authentication_failed(&mut self, realm: &Realm) -> Flow {
+        tracing::info!(realm = realm.name(), "authentication failed");
+        self.record_auth_failure();
+        self.abort(uri_err::NOT_AUTHORIZED, "authentication failed")
+    }
+
+    fn record_auth_failure(&self) {
+        if let Some(peer) = self.transport.peer {
+            self.router
+                .auth_throttle()
+                .failed(peer.ip(), Instant::now());
         }
     }
 
@@ -1004,6 +1007,11 @@ impl Connection {
             extra,
             ..
         } = principal;
+        if authmethod != "anonymous" {
+            if let Some(peer) = self.transport.peer {
+                self.router.auth_throttle().succeeded(peer.ip());
+            }
+        }
         let role = realm.config.auth.role(&authrole);
         let handle = {
             let mut sessions = realm.sessions.write();

@@ -68,6 +68,8 @@ pub struct RouterConfig {
     pub calls: CallLimits,
     /// How long a peer has to answer a CHALLENGE with AUTHENTICATE.
     pub auth_timeout: std::time::Duration,
+    /// How repeated authentication failures from one address are slowed down.
+    pub auth_throttle: throttle::ThrottleConfig,
 }
 
 /// The default [`RouterConfig::auth_timeout`].
@@ -101,6 +103,7 @@ impl Default for RouterConfig {
             outbox: OutboxLimits::default(),
             calls: CallLimits::default(),
             auth_timeout: DEFAULT_AUTH_TIMEOUT,
+            auth_throttle: throttle::ThrottleConfig::default(),
         }
     }
 }
@@ -111,6 +114,7 @@ pub struct Router {
     outbox_limits: OutboxLimits,
     pub(crate) call_limits: CallLimits,
     pub(crate) auth_timeout: std::time::Duration,
+    auth_throttle: throttle::AuthThrottle,
     shutting_down: AtomicBool,
     /// Told when a call deadline earlier than all others appeared.
     timer_changed: Notify,
@@ -129,6 +133,7 @@ impl Router {
             outbox_limits: config.outbox,
             call_limits: config.calls,
             auth_timeout: config.auth_timeout,
+            auth_throttle: throttle::AuthThrottle::new(config.auth_throttle),
             shutting_down: AtomicBool::new(false),
             timer_changed: Notify::new(),
         })
@@ -156,6 +161,13 @@ impl Router {
             outbox,
             transport,
         )
+    }
+
+    /// Failure records of peers' authentication: the transport asks
+    /// [`AuthThrottle::admit`](throttle::AuthThrottle::admit) how long a new
+    /// connection from an address waits; connections record their outcomes.
+    pub fn auth_throttle(&self) -> &throttle::AuthThrottle {
+        &self.auth_throttle
     }
 
     /// A realm by name.

@@ -53,6 +53,9 @@ impl TestRouter {
             ],
             ..Config::default()
         };
+        // Tests fail logins on purpose, many from 127.0.0.1: no slowing down unless
+        // a test asks for it.
+        config.limits.auth_failure_delay_ms = 0;
         adjust(&mut config);
         let server = Server::start(&config).await.expect("server starts");
         let endpoints = server.endpoints().clone();
