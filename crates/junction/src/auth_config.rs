@@ -212,6 +212,9 @@ pub struct CryptosignConfig {
     pub role: Spanned<String>,
     /// Public keys, 64 hex characters each (`junction keygen`).
     pub pubkeys: Spanned<Vec<Spanned<String>>>,
+    /// When this login stops working (a TOML date-time with offset); none: never.
+    #[serde(default)]
+    pub expires: Option<Spanned<toml::value::Datetime>>,
 }
 
 /// A WAMP-SCRAM user's stored key material (`junction hash-secret --method scram`).
@@ -234,6 +237,9 @@ pub struct ScramConfig {
     pub stored_key: Spanned<Redacted>,
     /// ServerKey, Base64.
     pub server_key: Spanned<Redacted>,
+    /// When this login stops working (a TOML date-time with offset); none: never.
+    #[serde(default)]
+    pub expires: Option<Spanned<toml::value::Datetime>>,
 }
 
 /// The router's form of a SCRAM user, or what is wrong and where.
@@ -303,6 +309,9 @@ pub struct TlsPrincipalConfig {
     pub authid: Spanned<String>,
     /// The role it gets.
     pub role: Spanned<String>,
+    /// When this login stops working (a TOML date-time with offset); none: never.
+    #[serde(default)]
+    pub expires: Option<Spanned<toml::value::Datetime>>,
 }
 
 /// Anonymous access.
@@ -335,6 +344,9 @@ pub struct TicketConfig {
     pub role: Spanned<String>,
     /// The ticket's stored form (`junction hash-secret`).
     pub ticket_hash: Spanned<String>,
+    /// When this login stops working (a TOML date-time with offset); none: never.
+    #[serde(default)]
+    pub expires: Option<Spanned<toml::value::Datetime>>,
 }
 
 /// A WAMP-CRA user: `secret`, or `derived_key` with `salt`, `iterations`, `keylen`.
@@ -355,6 +367,9 @@ pub struct CraConfig {
     pub iterations: Option<u32>,
     /// Derived key length in bytes (salted WAMP-CRA).
     pub keylen: Option<u32>,
+    /// When this login stops working (a TOML date-time with offset); none: never.
+    #[serde(default)]
+    pub expires: Option<Spanned<toml::value::Datetime>>,
 }
 
 /// A secret from the file: its `Debug` form does not show it.
@@ -507,6 +522,16 @@ pub fn validate(realm: &Realm, text: Option<&str>) -> Result<(), ConfigError> {
                 d.timeout_ms.span(),
                 "auth.dynamic: timeout_ms must be at least 1".into(),
             );
+        }
+    }
+    let expiries = (auth.ticket.iter().map(|u| &u.expires))
+        .chain(auth.wampcra.iter().map(|u| &u.expires))
+        .chain(auth.cryptosign.iter().map(|u| &u.expires))
+        .chain(auth.scram.iter().map(|u| &u.expires))
+        .chain(auth.tls.iter().map(|u| &u.expires));
+    for e in expiries.flatten() {
+        if let Err(e2) = wamp_router::auth::parse_expiry(&e.get_ref().to_string()) {
+            return fail(e.span(), format!("expires: {e2}"));
         }
     }
     let mut seen = Vec::new();
@@ -717,6 +742,36 @@ pub fn realm_auth(realm: &Realm) -> RealmAuth {
             ..RealmAuth::default()
         };
     };
+    let mut expires = HashMap::new();
+    let users = (auth
+        .ticket
+        .iter()
+        .map(|u| ("ticket", &u.authid, &u.expires)))
+    .chain(
+        auth.wampcra
+            .iter()
+            .map(|u| ("wampcra", &u.authid, &u.expires)),
+    )
+    .chain(
+        auth.cryptosign
+            .iter()
+            .map(|u| ("cryptosign", &u.authid, &u.expires)),
+    )
+    .chain(
+        auth.scram
+            .iter()
+            .map(|u| ("wamp-scram", &u.authid, &u.expires)),
+    )
+    .chain(auth.tls.iter().map(|u| ("tls", &u.authid, &u.expires)));
+    for (method, authid, e) in users {
+        // Validated before; an unreadable one cannot get here.
+        if let Some(at) = e
+            .as_ref()
+            .and_then(|e| wamp_router::auth::parse_expiry(&e.get_ref().to_string()).ok())
+        {
+            expires.insert((method.to_owned(), authid.get_ref().clone()), at);
+        }
+    }
     RealmAuth {
         anonymous: auth
             .anonymous
@@ -799,6 +854,7 @@ pub fn realm_auth(realm: &Realm) -> RealmAuth {
             .iter()
             .map(|t| (t.authid.get_ref().clone(), t.role.get_ref().clone()))
             .collect(),
+        expires,
     }
 }
 
@@ -1043,6 +1099,9 @@ secret = "s3cret"
         assert!(e.contains("kerberos"), "{e}");
         let e = error("[[realm.role]]\nname = \"a\"\n[[realm.role]]\nname = \"a\"\n");
         assert!(e.contains("line 6") && e.contains("twice"), "{e}");
+        // A date without a time and offset is ambiguous.
+        let e = error("[[realm.auth.wampcra]]\nauthid = \"p\"\nrole = \"anonymous\"\nsecret = \"x\"\nexpires = 2027-01-31\n");
+        assert!(e.contains("line 7") && e.contains("expires"), "{e}");
     }
 
     #[test]

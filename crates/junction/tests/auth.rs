@@ -97,6 +97,24 @@ role = "backend"
 ticket_hash = "{ticket_hash}"
 
 [[realm]]
+name = "expiring"
+[[realm.auth.ticket]]
+authid = "former"
+role = "backend"
+ticket_hash = "{ticket_hash}"
+expires = 2020-01-01T00:00:00Z
+[[realm.auth.ticket]]
+authid = "temporary"
+role = "backend"
+ticket_hash = "{ticket_hash}"
+expires = 2999-01-01T00:00:00Z
+[[realm.auth.wampcra]]
+authid = "former-peter"
+role = "backend"
+secret = "secret123"
+expires = 2020-01-01T00:00:00+01:00
+
+[[realm]]
 name = "keys"
 [[realm.role]]
 name = "device"
@@ -865,4 +883,28 @@ async fn repeated_failures_slow_down_that_address_only() {
         .expect("AUTHENTICATE");
     assert!(matches!(other.recv().await, Some(Message::Welcome { .. })));
     assert_eq!(throttle.tracked(), 1);
+}
+
+#[tokio::test]
+async fn an_expired_login_fails_like_a_wrong_one() {
+    let router = start().await;
+    // Right credentials, past `expires`.
+    for options in [
+        ConnectOptions::default().with_ticket("former", TICKET),
+        ConnectOptions::default().with_wampcra("former-peter", "secret123"),
+    ] {
+        assert_abort(
+            connect(&router, "expiring", options).await,
+            "wamp.error.not_authorized",
+        );
+    }
+    // The same credentials before `expires`.
+    let session = connect(
+        &router,
+        "expiring",
+        ConnectOptions::default().with_ticket("temporary", TICKET),
+    )
+    .await
+    .expect("a login that has not expired yet works");
+    assert_eq!(detail(&session, "authid"), "temporary");
 }

@@ -12,6 +12,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
@@ -277,6 +278,9 @@ pub struct RealmAuth {
     /// TLS client-certificate principals: authid (certificate CN) → role (the
     /// method is offered when non-empty, on connections with a verified certificate).
     pub tls: HashMap<String, String>,
+    /// When static logins stop working: (method, authid) → time. Methods are
+    /// `ticket`, `wampcra`, `cryptosign`, `wamp-scram`, `tls`.
+    pub expires: HashMap<(String, String), SystemTime>,
 }
 
 impl Default for RealmAuth {
@@ -291,6 +295,7 @@ impl Default for RealmAuth {
             roles: None,
             dynamic: None,
             tls: HashMap::new(),
+            expires: HashMap::new(),
         }
     }
 }
@@ -306,6 +311,21 @@ impl RealmAuth {
                 .cloned()
                 .unwrap_or_else(|| Arc::new(Role::new(name, Vec::new()))),
         )
+    }
+
+    /// Whether the static login of `authid` by `method` has expired at `now`.
+    pub fn expired(&self, method: &str, authid: &str, now: SystemTime) -> bool {
+        if self.expires.is_empty() {
+            return false;
+        }
+        let method = if method == "scram" {
+            "wamp-scram"
+        } else {
+            method
+        };
+        self.expires
+            .get(&(method.to_owned(), authid.to_owned()))
+            .is_some_and(|at| *at <= now)
     }
 
     /// Whether `method` is offered on this realm.
@@ -401,6 +421,16 @@ impl RealmAuth {
         });
         (role, salt)
     }
+}
+
+/// Reads an expiry time: an RFC 3339 date-time with offset, like
+/// `2027-01-31T00:00:00Z`.
+pub fn parse_expiry(text: &str) -> Result<SystemTime, String> {
+    let at = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .map_err(|_| {
+            format!("'{text}' is not a date-time with offset, like 2027-01-31T00:00:00Z")
+        })?;
+    Ok(SystemTime::from(at))
 }
 
 /// Default PBKDF2 iterations for stored tickets.

@@ -979,6 +979,15 @@ impl Connection {
         peer_roles: &Dict,
         authextra: Option<Dict>,
     ) -> Flow {
+        // Checked after the credentials, so an expired login fails like a wrong one.
+        if realm
+            .config
+            .auth
+            .expired(authmethod, &authid, std::time::SystemTime::now())
+        {
+            tracing::debug!(realm = realm.name(), authmethod, "login expired");
+            return self.authentication_failed(&realm);
+        }
         let principal = Principal {
             authid,
             role: authrole,
