@@ -37,7 +37,7 @@
 //! [realm.auth.dynamic]             # a procedure decides who a client is
 //! procedure = "com.example.authenticate"
 //! realm = "auth"                   # optional; default: this realm
-//! methods = ["ticket", "wampcra"]  # of anonymous, ticket, wampcra, cryptosign, wamp-scram
+//! methods = ["ticket", "wampcra"]  # of anonymous, ticket, wampcra, cryptosign, wamp-scram, tls
 //! timeout_ms = 5000
 //!
 //! [[realm.auth.wampcra]]           # salted WAMP-CRA: only the derived key is stored
@@ -117,8 +117,14 @@ pub struct DynamicConfig {
 }
 
 /// Methods a dynamic authenticator can decide.
-pub const DYNAMIC_METHODS: &[&str] =
-    &["anonymous", "ticket", "wampcra", "cryptosign", "wamp-scram"];
+pub const DYNAMIC_METHODS: &[&str] = &[
+    "anonymous",
+    "ticket",
+    "wampcra",
+    "cryptosign",
+    "wamp-scram",
+    "tls",
+];
 
 /// Default `authorizer_cache_ms`.
 pub fn default_authorizer_cache_ms() -> u64 {

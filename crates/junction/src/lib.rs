@@ -2,6 +2,7 @@
 //! them to the routing core in `wamp-router`.
 
 pub mod auth_config;
+pub mod banner;
 pub mod bench;
 pub mod cli;
 pub mod config;

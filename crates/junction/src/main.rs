@@ -183,35 +183,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
 }
 
 fn announce(server: &Server, config: &Config) {
-    let endpoints = server.endpoints();
-    let realms: Vec<&str> = config.realms.iter().map(|r| r.name.as_str()).collect();
-    println!("Junction {} is running.", env!("CARGO_PKG_VERSION"));
-    for (addr, path) in &endpoints.websocket {
-        println!(
-            "  WebSocket  ws://{addr}{path}  (json, msgpack, cbor; RawSocket on the same port)"
-        );
-    }
-    for addr in &endpoints.rawsocket {
-        println!("  RawSocket  rs://{addr}");
-    }
-    for (addr, path) in &endpoints.secure_websocket {
-        println!(
-            "  WebSocket  wss://{addr}{path}  (TLS; json, msgpack, cbor; rss:// on the same port)"
-        );
-    }
-    for addr in &endpoints.secure_rawsocket {
-        println!("  RawSocket  rss://{addr}  (TLS)");
-    }
-    for path in &endpoints.unix {
-        println!("  RawSocket  unix://{}", path.display());
-    }
-    println!("  Realms     {}  (anonymous access)", realms.join(", "));
-    if let (Some((addr, path)), Some(realm)) = (endpoints.websocket.first(), realms.first()) {
-        println!(
-            "Connect with Autobahn: Connection({{url: 'ws://{addr}{path}', realm: '{realm}'}})"
-        );
-    }
-    println!("Stop with Ctrl-C.");
+    print!("{}", junction::banner::banner(server.endpoints(), config));
 }
 
 async fn wait_for_signal() {

@@ -11,7 +11,7 @@ use tokio::net::{TcpListener, TcpStream, UnixListener};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
-use wamp_router::{Router, TransportInfo};
+use wamp_router::{Framing, Router, TransportInfo};
 
 use crate::config::{Config, Listener};
 use crate::transport::{self, rawsocket, websocket, ReadReady};
@@ -264,6 +264,8 @@ async fn accept_unix(listener: UnixListener, auth_methods: Option<Arc<[String]>>
                 let shared = shared.clone();
                 let info = TransportInfo {
                     auth_methods: auth_methods.clone(),
+                    unix: true,
+                    framing: Framing::RawSocket,
                     ..TransportInfo::default()
                 };
                 tokio::spawn(async move {
@@ -342,12 +344,15 @@ async fn serve_tls(
             }
         };
     info.tls = true;
-    info.client_cert_id = stream
+    let cert = stream
         .get_ref()
         .1
         .peer_certificates()
-        .and_then(|certs| certs.first())
-        .and_then(|cert| crate::tls::cert_identity(cert));
+        .and_then(|certs| certs.first());
+    info.client_cert_id = cert.and_then(|cert| crate::tls::cert_identity(cert));
+    if info.client_cert_id.is_some() {
+        info.peer_cert = cert.map(|cert| Arc::new(crate::tls::peer_cert(cert)));
+    }
     let is_rawsocket = match &mode {
         TcpMode::RawSocket => true,
         TcpMode::WebSocket { rawsocket, .. } => {
@@ -374,6 +379,12 @@ async fn serve_stream<S>(
     S: ReadReady + AsyncRead + AsyncWrite + Unpin + Send + Sync,
 {
     let peer = info.peer;
+    let mut info = info;
+    info.framing = if is_rawsocket {
+        Framing::RawSocket
+    } else {
+        Framing::WebSocket
+    };
     if is_rawsocket {
         match rawsocket::handshake(&mut stream, shared.max_message_size).await {
             Ok(n) => {

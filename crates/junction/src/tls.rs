@@ -1,6 +1,7 @@
 //! TLS for the TCP listeners (rustls with the `ring` provider): loading the PEM
 //! files of a listener's `tls` table, the client-certificate policy, and reading a
-//! verified client certificate's identity (subject CN, else its first DNS name).
+//! verified client certificate's identity (subject CN, else its first DNS name)
+//! and details ([`peer_cert`]).
 //!
 //! A TLS stream plugs into the transports through [`ReadReady`]: rustls keeps the
 //! received plaintext in its own buffer, so "readable" means "rustls has plaintext
@@ -125,6 +126,38 @@ pub fn server_config(tls: &TlsConfig) -> Result<Arc<rustls::ServerConfig>, TlsEr
 /// The identity of a verified client certificate (DER): the subject's common name,
 /// or else the first DNS name of its subjectAltName extension.
 pub fn cert_identity(der: &[u8]) -> Option<String> {
+    let fields = tbs_fields(der)?;
+    let skip = usize::from(fields.first()?.0 == 0xA0);
+    let subject = fields.get(skip + 4)?;
+    if let Some(cn) = subject_cn(subject.1) {
+        return Some(cn);
+    }
+    let extensions = fields.iter().find(|(tag, _)| *tag == 0xA3)?;
+    first_dns_name(extensions.1)
+}
+
+/// What dynamic authenticators are told of a verified client certificate (DER):
+/// the subject's common name and the SHA-256 fingerprint.
+pub fn peer_cert(der: &[u8]) -> wamp_router::PeerCert {
+    use sha2::Digest as _;
+    let common_name = tbs_fields(der).and_then(|fields| {
+        let skip = usize::from(fields.first()?.0 == 0xA0);
+        subject_cn(fields.get(skip + 4)?.1)
+    });
+    let sha256 = sha2::Sha256::digest(der)
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":");
+    wamp_router::PeerCert {
+        common_name,
+        sha256,
+    }
+}
+
+/// The elements of a certificate's TBSCertificate: version [0] (optional),
+/// serial, signature, issuer, validity, subject, spki, extensions [3].
+fn tbs_fields(der: &[u8]) -> Option<Vec<(u8, &[u8])>> {
     let (tag, cert, _) = tlv(der)?;
     if tag != SEQUENCE {
         return None;
@@ -133,20 +166,13 @@ pub fn cert_identity(der: &[u8]) -> Option<String> {
     if tag != SEQUENCE {
         return None;
     }
-    // version [0] (optional), serial, signature, issuer, validity, subject, spki.
     let mut fields = Vec::with_capacity(8);
     while !tbs.is_empty() {
         let (tag, content, rest) = tlv(tbs)?;
         fields.push((tag, content));
         tbs = rest;
     }
-    let skip = usize::from(fields.first()?.0 == 0xA0);
-    let subject = fields.get(skip + 4)?;
-    if let Some(cn) = subject_cn(subject.1) {
-        return Some(cn);
-    }
-    let extensions = fields.iter().find(|(tag, _)| *tag == 0xA3)?;
-    first_dns_name(extensions.1)
+    Some(fields)
 }
 
 const SEQUENCE: u8 = 0x30;
@@ -312,6 +338,22 @@ mod tests {
         assert_eq!(
             cert_identity(&cert_with(Some("ünïcode"), &[])),
             Some("ünïcode".into())
+        );
+    }
+
+    #[test]
+    fn peer_cert_has_the_cn_and_the_fingerprint() {
+        let der = cert_with(Some("client-a"), &["other.example"]);
+        let cert = peer_cert(&der);
+        assert_eq!(cert.common_name.as_deref(), Some("client-a"));
+        // 32 bytes: 64 hex digits and 31 colons.
+        assert_eq!(cert.sha256.len(), 95);
+        assert!(cert.sha256.split(':').all(|b| b.len() == 2
+            && b.chars()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_lowercase())));
+        assert_eq!(
+            peer_cert(&cert_with(None, &["one.example"])).common_name,
+            None
         );
     }
 

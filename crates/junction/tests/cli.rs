@@ -483,6 +483,108 @@ async fn environment_sets_the_profile() {
     assert!(failed(&out).contains("no_such_realm"));
 }
 
+/// The banner lines of `serve`, up to "Stop with Ctrl-C."; the child is killed.
+async fn banner_of(mut child: Child) -> Vec<String> {
+    let mut out = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let mut lines = Vec::new();
+    while let Some(line) = guard("banner", out.next_line()).await.expect("read") {
+        let last = line.starts_with("Stop with");
+        lines.push(line);
+        if last {
+            break;
+        }
+    }
+    child.kill().await.expect("kill");
+    lines
+}
+
+#[tokio::test]
+async fn serve_banner_says_what_each_realm_offers() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let hash = wamp_router::auth::hash_ticket("t1cket", 1000);
+    let path = dir.path().join("junction.toml");
+    std::fs::write(
+        &path,
+        format!(
+            r#"
+[[realm]]
+name = "secure"
+[[realm.role]]
+name = "backend"
+[[realm.auth.ticket]]
+authid = "joe"
+role = "backend"
+ticket_hash = "{hash}"
+
+[[realm]]
+name = "dyn"
+[realm.auth.dynamic]
+procedure = "com.example.authenticate"
+realm = "open"
+methods = ["ticket", "tls"]
+
+[[realm]]
+name = "open"
+"#
+        ),
+    )
+    .expect("write");
+    let config = path.to_str().expect("utf-8 path");
+    let args = ["serve", "--config", config, "--listen", "127.0.0.1:0"];
+    let lines = banner_of(command(&args).spawn().expect("spawn")).await;
+    let text = lines.join("\n");
+    assert!(
+        text.contains("  Realms     secure (ticket; roles: 1)\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\n             dyn (dynamic: ticket, tls)\n"),
+        "{text}"
+    );
+    assert!(text.contains("\n             open (anonymous)\n"), "{text}");
+    // The hint names the realm a client can join without credentials.
+    let hint = lines
+        .iter()
+        .find(|l| l.starts_with("Connect with Autobahn"))
+        .expect("a hint");
+    assert!(hint.ends_with("realm: 'open'})"), "{hint}");
+
+    // Only realms that need credentials: the hint says which methods.
+    let args = [
+        "serve",
+        "--config",
+        config,
+        "--listen",
+        "127.0.0.1:0",
+        "--realm",
+        "x",
+    ];
+    let lines = banner_of(command(&args).spawn().expect("spawn")).await;
+    assert!(
+        lines.iter().any(|l| l == "  Realms     x (anonymous)"),
+        "{lines:?}"
+    );
+    std::fs::write(
+        &path,
+        format!(
+            "[[realm]]\nname = \"secure\"\n[[realm.auth.ticket]]\nauthid = \"joe\"\nrole = \"backend\"\nticket_hash = \"{hash}\"\n"
+        ),
+    )
+    .expect("write");
+    let args = ["serve", "--config", config, "--listen", "127.0.0.1:0"];
+    let lines = banner_of(command(&args).spawn().expect("spawn")).await;
+    let hint = lines
+        .iter()
+        .find(|l| l.starts_with("Connect with Autobahn"))
+        .expect("a hint");
+    assert!(
+        hint.contains(
+            "realm: 'secure', authmethods: ['ticket'], ...}) (the realm needs credentials)"
+        ),
+        "{hint}"
+    );
+}
+
 #[tokio::test]
 async fn serve_logs_json_to_stderr() {
     let mut child = command(&[

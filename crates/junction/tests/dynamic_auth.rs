@@ -131,6 +131,19 @@ fn authenticate(args: &[Value]) -> HandlerResult {
         .get("authmethod")
         .and_then(Value::as_str)
         .unwrap_or_default();
+    // Plain WebSocket from the loopback interface.
+    let transport = details.get("transport").and_then(Value::as_dict);
+    let field = |k: &str| transport.and_then(|t| t.get(k)).cloned();
+    if field("is_secure") != Some(Value::Bool(false))
+        || field("peer_cert") != Some(Value::Null)
+        || field("channel_framing") != Some(Value::from("websocket"))
+        || !field("peer")
+            .as_ref()
+            .and_then(Value::as_str)
+            .is_some_and(|p| p.starts_with("tcp4:127.0.0.1:"))
+    {
+        return error("com.example.bad_details", "transport details incomplete");
+    }
     if realm == "anon" && method == "anonymous" {
         let wanted = details.get("authrole").and_then(Value::as_str);
         return match wanted {
@@ -228,8 +241,12 @@ fn authorize(args: &[Value], counts: &Counts) -> HandlerResult {
         return answer(Value::Bool(false));
     }
     let extra = session.get("authextra").and_then(Value::as_dict);
+    let transport = session.get("transport").and_then(Value::as_dict);
     if session.get("authprovider").and_then(Value::as_str) != Some("dynamic")
         || extra.and_then(|e| e.get("greeting")).is_none()
+        || transport
+            .and_then(|t| t.get("websocket_protocol"))
+            .is_none_or(|p| !p.as_str().is_some_and(|p| p.starts_with("wamp.2.")))
     {
         return error("com.example.bad_details", "session details incomplete");
     }

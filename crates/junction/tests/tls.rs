@@ -7,6 +7,7 @@ mod common;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::within;
@@ -349,6 +350,148 @@ async fn optional_client_certificates() {
     // Everyone admitted still works.
     call_and_event(&device, "optional-device").await;
     call_and_event(&anonymous, "optional-anonymous").await;
+}
+
+#[tokio::test]
+async fn dynamic_tls_authentication() {
+    let pki = Pki::new();
+    let toml = format!(
+        r#"
+[[listener]]
+type = "websocket"
+address = "127.0.0.1:0"
+{}
+[[realm]]
+name = "realm1"
+[realm.auth.dynamic]
+procedure = "com.example.authenticate"
+realm = "auth"
+methods = ["tls"]
+
+[[realm]]
+name = "auth"
+[realm.auth.anonymous]
+role = "trusted"
+"#,
+        tls_table("optional")
+    );
+    let path = pki.path("junction.toml");
+    std::fs::write(&path, toml).expect("write config");
+    let config = Config::from_file(&path).expect("config");
+    let server = Server::start(&config).await.expect("server starts");
+    let url = wss(&server);
+
+    // The authenticator knows client-a and records what it was asked.
+    let seen: Arc<Mutex<Vec<Dict>>> = Arc::default();
+    let component = within(
+        "join auth",
+        Session::connect_with(&url, "auth", pki.options(Serializer::Json)),
+    )
+    .await
+    .expect("component joins");
+    let record = seen.clone();
+    component
+        .register_fn("com.example.authenticate", move |args, _| {
+            let record = record.clone();
+            async move {
+                let details = args
+                    .get(2)
+                    .and_then(Value::as_dict)
+                    .cloned()
+                    .unwrap_or_default();
+                record.lock().expect("lock").push(details);
+                match args.get(1).and_then(Value::as_str) {
+                    Some("client-a") => {
+                        let mut answer = Dict::new();
+                        answer.insert("role".into(), Value::from("device"));
+                        answer.insert("authid".into(), Value::from("device-a"));
+                        Ok((vec![Value::Dict(answer)], Dict::new()))
+                    }
+                    _ => Err((
+                        "com.example.unknown_device".to_owned(),
+                        vec![Value::from("unknown device")],
+                        Dict::new(),
+                    )),
+                }
+            }
+        })
+        .await
+        .expect("register");
+
+    let device = join(&url, pki.options_as(&pki.client_ca, "client-a"))
+        .await
+        .expect("client-a joins");
+    assert_eq!(detail(&device, "authmethod"), "tls");
+    assert_eq!(detail(&device, "authid"), "device-a");
+    assert_eq!(detail(&device, "authrole"), "device");
+    assert_eq!(detail(&device, "authprovider"), "dynamic");
+    {
+        let seen = seen.lock().expect("lock");
+        let details = seen.last().expect("the authenticator was asked");
+        let get = |d: &Dict, k: &str| d.get(k).cloned().unwrap_or(Value::Null);
+        assert_eq!(get(details, "authmethod"), Value::from("tls"));
+        assert_eq!(get(details, "authid"), Value::from("client-a"));
+        let transport = details
+            .get("transport")
+            .and_then(Value::as_dict)
+            .expect("transport details");
+        assert_eq!(get(transport, "is_secure"), Value::from(true));
+        assert_eq!(get(transport, "channel_type"), Value::from("tls"));
+        assert_eq!(get(transport, "type"), Value::from("websocket"));
+        assert_eq!(get(transport, "protocol"), Value::from("wamp.2.json"));
+        let peer = get(transport, "peer");
+        assert!(
+            peer.as_str()
+                .is_some_and(|p| p.starts_with("tcp4:127.0.0.1:")),
+            "{peer:?}"
+        );
+        let cn = transport
+            .get("peer_cert")
+            .and_then(Value::as_dict)
+            .and_then(|c| c.get("subject"))
+            .and_then(Value::as_dict)
+            .and_then(|s| s.get("cn"))
+            .and_then(Value::as_str);
+        assert_eq!(cn, Some("client-a"));
+    }
+
+    // A certificate the authenticator does not know: its error ends the join.
+    match join(&url, pki.options_as(&pki.client_ca, "client-b")).await {
+        Err(Error::Abort { reason, .. }) => assert_eq!(reason, "com.example.unknown_device"),
+        other => panic!(
+            "expected the authenticator's refusal, got {:?}",
+            other.map(|_| ())
+        ),
+    }
+    assert_eq!(
+        seen.lock()
+            .expect("lock")
+            .last()
+            .and_then(|d| d.get("authid"))
+            .and_then(Value::as_str),
+        Some("client-b")
+    );
+    // An authid in HELLO other than the certificate's is refused before asking.
+    let asked = seen.lock().expect("lock").len();
+    let mut other_id = pki.options_as(&pki.client_ca, "client-a");
+    other_id.authid = Some("joe".into());
+    match join(&url, other_id).await {
+        Err(Error::Abort { reason, .. }) => assert_eq!(reason, "wamp.error.not_authorized"),
+        other => panic!("expected not_authorized, got {:?}", other.map(|_| ())),
+    }
+    assert_eq!(seen.lock().expect("lock").len(), asked);
+    // Without a client certificate, tls is not usable.
+    match join(&url, pki.options(Serializer::Json).with_tls_auth().clone()).await {
+        Err(Error::Abort { reason, .. }) => {
+            assert_eq!(reason, "wamp.error.no_matching_auth_method")
+        }
+        other => panic!(
+            "expected no_matching_auth_method, got {:?}",
+            other.map(|_| ())
+        ),
+    }
+    assert_eq!(seen.lock().expect("lock").len(), asked);
+    call_and_event(&device, "dynamic-tls").await;
 }
 
 #[tokio::test]

@@ -128,7 +128,9 @@ impl Refusal {
 
 /// The arguments of the authenticator call: `(realm, authid, details)`.
 /// `details` holds `session`, `authmethod`, `authid`, `authrole` (asked for in
-/// HELLO), `authextra` (HELLO's), and for ticket `ticket`.
+/// HELLO), `authextra` (HELLO's), `transport` (see
+/// [`TransportInfo::details`](crate::TransportInfo::details)), and for ticket
+/// `ticket`.
 pub fn authenticator_args(
     realm: &str,
     authid: &str,
@@ -136,11 +138,13 @@ pub fn authenticator_args(
     session: u64,
     hello: &Dict,
     ticket: Option<&str>,
+    transport: Dict,
 ) -> Vec<Value> {
     let mut details = dict! {
         "session" => session,
         "authmethod" => method,
         "authid" => authid,
+        "transport" => transport,
     };
     for key in ["authrole", "authextra"] {
         if let Some(v) = hello.get(key) {

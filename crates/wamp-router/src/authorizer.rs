@@ -226,13 +226,15 @@ impl std::fmt::Debug for DynamicAuthorizer {
 
 /// The arguments of the authorizer call: `(session, uri, action, options)`, where
 /// `session` holds `session`, `realm`, `authid`, `authrole`, `authmethod`,
-/// `authprovider` and `authextra`.
+/// `authprovider`, `authextra` and `transport` (see
+/// [`TransportInfo::details`](crate::TransportInfo::details)).
 pub fn authorizer_args(
     realm: &str,
     session: &SessionHandle,
     uri: &str,
     action: Action,
     options: Dict,
+    transport: Dict,
 ) -> Vec<Value> {
     let details = dict! {
         "session" => session.id,
@@ -242,6 +244,7 @@ pub fn authorizer_args(
         "authmethod" => session.authmethod.as_str(),
         "authprovider" => session.authprovider,
         "authextra" => session.authextra.clone(),
+        "transport" => transport,
     };
     vec![
         Value::Dict(details),

@@ -425,6 +425,7 @@ impl Connection {
             session,
             hello,
             ticket,
+            self.transport.details(self.link.serializer),
         );
         let target = dynamic.realm.as_deref().unwrap_or(realm.name());
         self.wait = Some(InternalCall::start(
@@ -579,8 +580,14 @@ impl Connection {
         let State::Joined(j) = &self.state else {
             return Flow::Continue;
         };
-        let args =
-            crate::authorizer::authorizer_args(j.realm.name(), &j.handle, uri, action, options);
+        let args = crate::authorizer::authorizer_args(
+            j.realm.name(),
+            &j.handle,
+            uri,
+            action,
+            options,
+            self.transport.details(self.link.serializer),
+        );
         let target = authorizer.realm.as_deref().unwrap_or(j.realm.name());
         self.wait = Some(InternalCall::start(
             &self.router,
@@ -688,11 +695,23 @@ impl Connection {
             Some(m) if m != "ticket" && auth.is_dynamic(m) => {
                 let method = match m {
                     "anonymous" => "anonymous",
+                    "tls" => "tls",
                     "wampcra" => "wampcra",
                     "cryptosign" => "cryptosign",
                     "scram" => "scram",
                     _ => "wamp-scram",
                 };
+                if method == "tls" {
+                    // The certificate names the principal; an authid in HELLO must agree.
+                    let cert_id = cert_id.unwrap_or_default().to_owned();
+                    if authid.is_some_and(|a| a != cert_id) {
+                        tracing::info!(realm = realm.name(), "authentication failed");
+                        return self.abort(uri_err::NOT_AUTHORIZED, "authentication failed");
+                    }
+                    return self.ask_authenticator(
+                        realm, session, cert_id, method, details, peer_roles, None,
+                    );
+                }
                 let pubkey = details
                     .get("authextra")
                     .and_then(Value::as_dict)

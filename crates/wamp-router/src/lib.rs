@@ -44,7 +44,7 @@ pub use dealer::{CancelMode, InvokePolicy};
 pub use outbox::{CloseCause, Drained, Outbox, OutboxLimits, PushError, SlowConsumerPolicy};
 pub use realm::{Realm, RealmConfig, RealmStats};
 pub use session::PeerFeatures;
-pub use transport::TransportInfo;
+pub use transport::{Framing, PeerCert, TransportInfo};
 
 /// Maps keyed by router-chosen ids (random session, subscription and registration
 /// ids; per-callee invocation ids): a fast seeded hash instead of SipHash, which is

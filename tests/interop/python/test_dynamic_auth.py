@@ -104,9 +104,11 @@ class Backend:
     def __init__(self):
         self.authorize_calls = {}
         self.authenticate_calls = []
+        self.transports = []
 
     def authenticate(self, realm, authid, details):
         self.authenticate_calls.append((realm, authid, details.get("authmethod")))
+        self.transports.append(details.get("transport"))
         if details.get("authmethod") == "wampcra":
             if authid not in CRA:
                 raise ApplicationError("wamp.error.not_authorized", "no such user")
@@ -117,6 +119,7 @@ class Backend:
 
     def authorize(self, session, uri, action, options):
         key = (action, uri)
+        self.transports.append(session.get("transport"))
         self.authorize_calls[key] = self.authorize_calls.get(key, 0) + 1
         if session.get("authrole") != "user":
             return False
@@ -150,6 +153,14 @@ async def test_authenticator_decides_ticket_and_wampcra(transport, serializer):
         assert details.authprovider == "dynamic"
         assert details.authextra == {"greeting": "hello"}
         assert (REALM, "joe", "ticket") in backend.authenticate_calls
+        # Crossbar.io-style transport details.
+        t = backend.transports[-1]
+        assert t["channel_framing"] == transport and t["type"] == transport
+        assert t["channel_serializer"] == serializer
+        assert t["protocol"] == "wamp.2." + serializer
+        assert t["channel_type"] == "tcp" and t["is_secure"] is False
+        assert t["peer"].startswith("tcp4:127.0.0.1:")
+        assert t["peer_cert"] is None
 
         peter = await open_session(transport, serializer, REALM, "peter", ["wampcra"], "secret123")
         opened.append(peter)
@@ -193,6 +204,7 @@ async def test_authorizer_decides_and_is_cached():
         assert results == [i * 2 for i in range(20)]
         assert backend.authorize_calls[("call", "com.example.dyn.allowed.double")] == 1
         assert backend.authorize_calls[("register", "com.example.dyn.allowed.double")] == 1
+        assert {t["channel_framing"] for t in backend.transports} == {"websocket", "rawsocket"}
 
         with pytest.raises(ApplicationError) as e:
             await within(caller.call("com.example.dyn.denied"), "denied call")
