@@ -156,6 +156,19 @@ async fn session_procedures_and_events() {
         let got = ok(&a, "wamp.session.get", vec![Value::from(b.id())]).await;
         assert_eq!(key(&got, "session").as_u64(), Some(b.id()));
         assert_eq!(key(&got, "authid").as_str(), Some(b_authid.as_str()));
+        // The connection's transport, in Crossbar's TransportDetails keys.
+        let transport = key(&got, "transport");
+        let peer = key(transport, "peer").as_str().expect("peer").to_owned();
+        let framing = key(transport, "channel_framing").as_str();
+        match via.0 {
+            Via::Unix => assert_eq!(peer, "unix"),
+            _ => assert!(peer.starts_with("tcp4:127.0.0.1:"), "{peer}"),
+        }
+        match via.0 {
+            Via::WebSocket => assert_eq!(framing, Some("websocket")),
+            _ => assert_eq!(framing, Some("rawsocket")),
+        }
+        assert_eq!(key(transport, "is_secure").as_bool(), Some(false));
         assert_eq!(
             error_uri(call(&a, "wamp.session.get", vec![Value::from(1u64)]).await),
             "wamp.error.no_such_session"

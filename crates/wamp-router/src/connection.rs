@@ -1056,7 +1056,8 @@ impl Connection {
                     self.link.outbox.clone(),
                 )
                 .with_features(PeerFeatures::from_roles(peer_roles))
-                .with_provider(provider, extra),
+                .with_provider(provider, extra)
+                .with_transport(self.transport.clone()),
             );
             sessions.insert(id, handle.clone());
             handle

@@ -112,7 +112,7 @@ pub(crate) fn session_details(realm: &Realm, s: &SessionHandle) -> Value {
         "authprovider" => s.authprovider,
         "authextra" => s.authextra.clone(),
         "serializer" => s.serializer.name(),
-        "transport" => dict! { "channel_serializer" => s.serializer.name() },
+        "transport" => s.transport.details(s.serializer),
         "resumed" => false,
         "resumable" => false,
     })

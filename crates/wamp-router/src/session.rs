@@ -31,6 +31,8 @@ pub struct SessionHandle {
     pub authextra: Dict,
     /// Advanced features the session announced in HELLO.
     pub features: PeerFeatures,
+    /// What the transport layer knows about the session's connection.
+    pub transport: crate::TransportInfo,
     outbox: Arc<Outbox>,
     /// Last INVOCATION request id sent to this session (router → callee direction).
     last_invocation: AtomicU64,
@@ -199,6 +201,7 @@ impl SessionHandle {
             authmethod: auth.2,
             authprovider: "static",
             authextra: Dict::new(),
+            transport: crate::TransportInfo::default(),
             features: PeerFeatures::default(),
             outbox,
             last_invocation: AtomicU64::new(0),
@@ -212,6 +215,12 @@ impl SessionHandle {
     pub fn with_provider(mut self, authprovider: &'static str, authextra: Dict) -> Self {
         self.authprovider = authprovider;
         self.authextra = authextra;
+        self
+    }
+
+    /// The same handle with its connection's transport facts.
+    pub fn with_transport(mut self, transport: crate::TransportInfo) -> Self {
+        self.transport = transport;
         self
     }
 
