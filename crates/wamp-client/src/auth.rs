@@ -70,6 +70,25 @@ impl<'a> Handshake<'a> {
 
     /// The AUTHENTICATE signature and extra for a CHALLENGE, or why there is none.
     pub(crate) fn answer(&mut self, method: &str, extra: &Dict) -> Result<(String, Dict), String> {
+        // A CHALLENGE for a method we did not offer would make us hand a credential
+        // to a method the user did not choose (a ticket in clear, say).
+        fn canonical(m: &str) -> &str {
+            if m == "scram" {
+                "wamp-scram"
+            } else {
+                m
+            }
+        }
+        let offered = self
+            .options
+            .authmethods
+            .iter()
+            .any(|m| canonical(m) == canonical(method));
+        if !offered {
+            return Err(format!(
+                "the router asks for {method:?} authentication, which was not offered"
+            ));
+        }
         match method {
             "cryptosign" => self.cryptosign(extra).map(|s| (s, Dict::new())),
             "wamp-scram" | "scram" => self.scram(extra),
@@ -349,6 +368,24 @@ mod tests {
             .answer("cryptosign", &wamp_proto::dict! { "challenge" => "abc" })
             .is_err());
         assert!(!format!("{options:?}").contains("4d57d97a"));
+    }
+
+    #[test]
+    fn challenges_for_methods_not_offered_are_refused() {
+        let mut options = ConnectOptions::default().with_wampcra("peter", "secret123");
+        options.ticket = Some(crate::Secret::new("t1cket"));
+        let mut handshake = Handshake::new(&options);
+        let refused = handshake.answer("ticket", &Dict::new());
+        assert!(refused.is_err_and(|e| !e.contains("t1cket")));
+        let extra = wamp_proto::dict! { "challenge" => CHALLENGE };
+        assert!(handshake.answer("wampcra", &extra).is_ok());
+        // `scram` and `wamp-scram` are one method.
+        let scram = ConnectOptions::default().with_scram("user", "pencil");
+        let mut handshake = Handshake::new(&scram);
+        assert!(handshake
+            .answer("scram", &Dict::new())
+            .is_err_and(|e| !e.contains("not offered")));
+        assert!(handshake.answer("wampcra", &extra).is_err());
     }
 
     /// RFC 7677 §3, the WAMP spec's SCRAM example (pbkdf2, user/pencil).
