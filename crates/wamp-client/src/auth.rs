@@ -161,6 +161,11 @@ impl<'a> Handshake<'a> {
     /// signature (proof that the router knows the user's keys).
     pub(crate) fn check_welcome(&self, details: &Dict) -> Result<(), String> {
         let Some(expected) = &self.scram_verifier else {
+            // A WELCOME that claims SCRAM without the exchange proves nothing.
+            let method = details.get("authmethod").and_then(Value::as_str);
+            if self.scram_nonce.is_some() && matches!(method, Some("wamp-scram" | "scram")) {
+                return Err("the router claims WAMP-SCRAM without running the exchange".into());
+            }
             return Ok(());
         };
         let given = details
@@ -460,5 +465,11 @@ mod tests {
             .is_err());
         assert!(handshake.check_welcome(&Dict::new()).is_err());
         assert!(!format!("{options:?}").contains("pencil"));
+        // WELCOME straight after HELLO, claiming SCRAM: refused; another method: fine.
+        let fresh = Handshake::new(&options);
+        let claims = |m: &str| wamp_proto::dict! { "authmethod" => m };
+        assert!(fresh.check_welcome(&claims("wamp-scram")).is_err());
+        assert!(fresh.check_welcome(&claims("scram")).is_err());
+        assert!(fresh.check_welcome(&claims("anonymous")).is_ok());
     }
 }
