@@ -865,7 +865,7 @@ pub fn realm_auth(realm: &Realm) -> RealmAuth {
 }
 
 /// `junction hash-secret`: the stored form of a secret.
-#[derive(clap::Args, Debug)]
+#[derive(clap::Args)]
 pub struct HashSecretArgs {
     /// The secret (default: read the first line of standard input, which keeps it
     /// out of the shell history and the process list).
@@ -891,6 +891,21 @@ pub struct HashSecretArgs {
     /// WAMP-SCRAM with argon2id13: memory cost in KiB.
     #[arg(long, default_value_t = 65536)]
     pub memory: u32,
+}
+
+/// Leaves the secret out.
+impl std::fmt::Debug for HashSecretArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HashSecretArgs")
+            .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
+            .field("salt", &self.salt)
+            .field("iterations", &self.iterations)
+            .field("keylen", &self.keylen)
+            .field("method", &self.method)
+            .field("kdf", &self.kdf)
+            .field("memory", &self.memory)
+            .finish()
+    }
 }
 
 /// `hash-secret --method`.
@@ -1108,6 +1123,25 @@ secret = "s3cret"
         // A date without a time and offset is ambiguous.
         let e = error("[[realm.auth.wampcra]]\nauthid = \"p\"\nrole = \"anonymous\"\nsecret = \"x\"\nexpires = 2027-01-31\n");
         assert!(e.contains("line 7") && e.contains("expires"), "{e}");
+    }
+
+    #[test]
+    fn hash_secret_args_debug_leaves_the_secret_out() {
+        let args = super::HashSecretArgs {
+            secret: Some("s3cret-value".into()),
+            salt: Some("salt123".into()),
+            iterations: None,
+            keylen: 32,
+            method: None,
+            kdf: super::KdfArg::Pbkdf2,
+            memory: 8,
+        };
+        let text = format!("{args:?}");
+        assert!(
+            text.contains("<redacted>") && text.contains("salt123"),
+            "{text}"
+        );
+        assert!(!text.contains("s3cret-value"), "{text}");
     }
 
     #[test]

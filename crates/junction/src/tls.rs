@@ -367,4 +367,45 @@ mod tests {
         assert_eq!(cert_identity(&[0x30, 0x84, 0xff, 0xff, 0xff, 0xff]), None);
         assert_eq!(cert_identity(b"not DER"), None);
     }
+
+    fn sample() -> &'static [u8] {
+        static CERT: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+        CERT.get_or_init(|| cert_with(Some("client-a"), &["one.example"]))
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+
+        /// Arbitrary bytes: no panic.
+        #[test]
+        fn random_bytes_never_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..600)) {
+            let _ = cert_identity(&bytes);
+        }
+
+        /// A real certificate with bytes overwritten and then cut short: no panic.
+        #[test]
+        fn mutated_certificates_never_panic(
+            edits in proptest::collection::vec((proptest::prelude::any::<usize>(), proptest::prelude::any::<u8>()), 1..8),
+            cut in proptest::prelude::any::<usize>(),
+        ) {
+            let mut der = sample().to_vec();
+            for (at, byte) in edits {
+                let i = at % der.len();
+                der[i] = byte;
+            }
+            der.truncate(cut % (der.len() + 1));
+            let _ = cert_identity(&der);
+        }
+
+        /// Length fields of every size at every position: no panic, no huge allocation.
+        #[test]
+        fn length_fields_never_panic(at in proptest::prelude::any::<usize>(), n in 0x80u8..=0x88, len in proptest::prelude::any::<u32>()) {
+            let mut der = sample().to_vec();
+            let i = at % der.len();
+            let mut patch = vec![n];
+            patch.extend_from_slice(&len.to_be_bytes());
+            der.splice(i..i, patch);
+            let _ = cert_identity(&der);
+        }
+    }
 }

@@ -13,7 +13,10 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use common::{within, TestRouter};
 use std::sync::Mutex;
-use wamp_client::{ConnectOptions, Error, HandlerResult, PublishOptions, Session};
+use wamp_client::{
+    ConnectOptions, Error, HandlerResult, MatchPolicy, PublishOptions, RegisterOptions, Session,
+    SubscribeOptions,
+};
 use wamp_proto::{dict, Dict, Payload, Value};
 
 /// Cryptosign keys (seeds): Alice's and Bob's are known to the authenticator.
@@ -232,6 +235,12 @@ fn authorize(args: &[Value], counts: &Counts) -> HandlerResult {
         .unwrap_or_default();
     let uri = args.get(1).and_then(Value::as_str).unwrap_or_default();
     let action = args.get(2).and_then(Value::as_str).unwrap_or_default();
+    let pattern = args
+        .get(3)
+        .and_then(Value::as_dict)
+        .and_then(|o| o.get("match"))
+        .and_then(Value::as_str)
+        .filter(|m| *m != "exact");
     *counts
         .lock()
         .expect("lock")
@@ -251,6 +260,8 @@ fn authorize(args: &[Value], counts: &Counts) -> HandlerResult {
         return error("com.example.bad_details", "session details incomplete");
     }
     match (action, uri) {
+        // Pattern subscriptions and registrations reach other URIs: refused.
+        ("subscribe" | "register", _) if pattern.is_some() => answer(Value::Bool(false)),
         ("call", u) if u.starts_with("com.example.allowed.") => answer(Value::Bool(true)),
         ("call", "com.example.uncached") => {
             answer(Value::Dict(dict! {"allow" => true, "cache" => false}))
@@ -708,6 +719,48 @@ async fn authorizer_answers_are_cached() {
         3,
         "asked again after expiry"
     );
+}
+
+#[tokio::test]
+async fn cached_answers_do_not_stand_for_patterns() {
+    let router = start().await;
+    let (_components, counts) = components(&router).await;
+    let joe = user(&router, "realm1").await;
+    let count = |key: &str| counts.lock().expect("lock").get(key).copied().unwrap_or(0);
+    within("subscribe", joe.subscribe("com.example.news"))
+        .await
+        .expect("exact subscription");
+    within("register", joe.register("com.example.user.proc"))
+        .await
+        .expect("exact registration");
+    // The same URIs as patterns: asked again (with the options), and refused.
+    for policy in [MatchPolicy::Prefix, MatchPolicy::Wildcard] {
+        let r = joe
+            .subscribe_with(
+                "com.example.news",
+                SubscribeOptions::new().match_policy(policy),
+            )
+            .await;
+        assert_error(r, "wamp.error.not_authorized", "pattern subscription");
+        let r = joe
+            .register_with(
+                "com.example.user.proc",
+                RegisterOptions::new().match_policy(policy),
+            )
+            .await;
+        assert_error(r, "wamp.error.not_authorized", "pattern registration");
+    }
+    assert_eq!(count("subscribe com.example.news"), 3);
+    assert_eq!(count("register com.example.user.proc"), 3);
+    // Each kind has its own cached answer.
+    let r = joe
+        .subscribe_with(
+            "com.example.news",
+            SubscribeOptions::new().match_policy(MatchPolicy::Prefix),
+        )
+        .await;
+    assert_error(r, "wamp.error.not_authorized", "cached refusal");
+    assert_eq!(count("subscribe com.example.news"), 3);
 }
 
 #[tokio::test]

@@ -70,6 +70,25 @@ impl<'a> Handshake<'a> {
 
     /// The AUTHENTICATE signature and extra for a CHALLENGE, or why there is none.
     pub(crate) fn answer(&mut self, method: &str, extra: &Dict) -> Result<(String, Dict), String> {
+        // A CHALLENGE for a method we did not offer would make us hand a credential
+        // to a method the user did not choose (a ticket in clear, say).
+        fn canonical(m: &str) -> &str {
+            if m == "scram" {
+                "wamp-scram"
+            } else {
+                m
+            }
+        }
+        let offered = self
+            .options
+            .authmethods
+            .iter()
+            .any(|m| canonical(m) == canonical(method));
+        if !offered {
+            return Err(format!(
+                "the router asks for {method:?} authentication, which was not offered"
+            ));
+        }
         match method {
             "cryptosign" => self.cryptosign(extra).map(|s| (s, Dict::new())),
             "wamp-scram" | "scram" => self.scram(extra),
@@ -142,6 +161,11 @@ impl<'a> Handshake<'a> {
     /// signature (proof that the router knows the user's keys).
     pub(crate) fn check_welcome(&self, details: &Dict) -> Result<(), String> {
         let Some(expected) = &self.scram_verifier else {
+            // A WELCOME that claims SCRAM without the exchange proves nothing.
+            let method = details.get("authmethod").and_then(Value::as_str);
+            if self.scram_nonce.is_some() && matches!(method, Some("wamp-scram" | "scram")) {
+                return Err("the router claims WAMP-SCRAM without running the exchange".into());
+            }
             return Ok(());
         };
         let given = details
@@ -351,6 +375,24 @@ mod tests {
         assert!(!format!("{options:?}").contains("4d57d97a"));
     }
 
+    #[test]
+    fn challenges_for_methods_not_offered_are_refused() {
+        let mut options = ConnectOptions::default().with_wampcra("peter", "secret123");
+        options.ticket = Some(crate::Secret::new("t1cket"));
+        let mut handshake = Handshake::new(&options);
+        let refused = handshake.answer("ticket", &Dict::new());
+        assert!(refused.is_err_and(|e| !e.contains("t1cket")));
+        let extra = wamp_proto::dict! { "challenge" => CHALLENGE };
+        assert!(handshake.answer("wampcra", &extra).is_ok());
+        // `scram` and `wamp-scram` are one method.
+        let scram = ConnectOptions::default().with_scram("user", "pencil");
+        let mut handshake = Handshake::new(&scram);
+        assert!(handshake
+            .answer("scram", &Dict::new())
+            .is_err_and(|e| !e.contains("not offered")));
+        assert!(handshake.answer("wampcra", &extra).is_err());
+    }
+
     /// RFC 7677 §3, the WAMP spec's SCRAM example (pbkdf2, user/pencil).
     #[test]
     fn scram_rfc7677_vector() {
@@ -423,5 +465,11 @@ mod tests {
             .is_err());
         assert!(handshake.check_welcome(&Dict::new()).is_err());
         assert!(!format!("{options:?}").contains("pencil"));
+        // WELCOME straight after HELLO, claiming SCRAM: refused; another method: fine.
+        let fresh = Handshake::new(&options);
+        let claims = |m: &str| wamp_proto::dict! { "authmethod" => m };
+        assert!(fresh.check_welcome(&claims("wamp-scram")).is_err());
+        assert!(fresh.check_welcome(&claims("scram")).is_err());
+        assert!(fresh.check_welcome(&claims("anonymous")).is_ok());
     }
 }

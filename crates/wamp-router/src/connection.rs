@@ -126,7 +126,8 @@ enum Parked {
     Authorizer {
         message: Message,
         action: Action,
-        uri: String,
+        /// The cache key of the answer ([`authorizer_key`]).
+        key: String,
         authorizer: Arc<DynamicAuthorizer>,
     },
 }
@@ -149,14 +150,14 @@ fn dynamic_gate(
     role: &Option<Arc<Role>>,
     grant: &mut Option<Verdict>,
     action: Action,
-    uri: &str,
+    key: &str,
 ) -> Gate {
     let Some(authorizer) = role.as_ref().and_then(|r| r.authorizer()) else {
         return Gate::Deny(uri_err::NOT_AUTHORIZED);
     };
     let verdict = match grant.take() {
         Some(verdict) => verdict,
-        None => match authorizer.cached(action, uri) {
+        None => match authorizer.cached(action, key) {
             Some(grant) => Ok(grant),
             None => return Gate::Ask(authorizer.clone()),
         },
@@ -167,6 +168,17 @@ fn dynamic_gate(
         },
         Ok(_) => Gate::Deny(uri_err::NOT_AUTHORIZED),
         Err(_) => Gate::Deny(AUTHORIZATION_FAILED),
+    }
+}
+
+/// The authorizer-cache key of a request on `uri` with match `policy`: the URI
+/// itself for an exact match, else the policy and the URI (a space cannot be in a
+/// URI). A decision on a topic or procedure does not stand for a prefix or
+/// wildcard pattern spelt the same, which reaches other URIs.
+fn authorizer_key(uri: &str, policy: MatchPolicy) -> std::borrow::Cow<'_, str> {
+    match policy {
+        MatchPolicy::Exact => uri.into(),
+        other => format!("{} {uri}", other.as_str()).into(),
     }
 }
 
@@ -378,10 +390,10 @@ impl Connection {
             Parked::Authorizer {
                 message,
                 action,
-                uri,
+                key,
                 authorizer,
             } => {
-                self.grant = Some(authorizer.verdict(answer, action, &uri));
+                self.grant = Some(authorizer.verdict(answer, action, &key));
                 let flow = if matches!(self.state, State::Joined(_)) {
                     self.joined(message)
                 } else {
@@ -569,12 +581,14 @@ impl Connection {
     }
 
     /// Waits for the authorizer's decision on `message`.
+    #[allow(clippy::too_many_arguments)]
     fn ask_authorizer(
         &mut self,
         authorizer: Arc<DynamicAuthorizer>,
         message: Message,
         action: Action,
         uri: &str,
+        key: &str,
         options: Dict,
     ) -> Flow {
         let State::Joined(j) = &self.state else {
@@ -599,7 +613,7 @@ impl Connection {
         self.parked = Some(Parked::Authorizer {
             message,
             action,
-            uri: uri.to_owned(),
+            key: key.to_owned(),
             authorizer,
         });
         Flow::Continue
@@ -1223,6 +1237,7 @@ impl Connection {
                                 message,
                                 Action::Publish,
                                 &topic,
+                                &topic,
                                 raw_options,
                             );
                         }
@@ -1275,7 +1290,8 @@ impl Connection {
                     );
                 }
                 if !allowed(&j.role, Action::Subscribe, &topic) {
-                    match dynamic_gate(&j.role, &mut self.grant, Action::Subscribe, &topic) {
+                    let key = authorizer_key(&topic, policy);
+                    match dynamic_gate(&j.role, &mut self.grant, Action::Subscribe, &key) {
                         Gate::Allow { .. } => {}
                         Gate::Deny(uri) => {
                             return self.link.refuse(
@@ -1296,6 +1312,7 @@ impl Connection {
                                 message,
                                 Action::Subscribe,
                                 &topic,
+                                &key,
                                 options,
                             );
                         }
@@ -1370,7 +1387,8 @@ impl Connection {
                     );
                 }
                 if !allowed(&j.role, Action::Register, &procedure) {
-                    match dynamic_gate(&j.role, &mut self.grant, Action::Register, &procedure) {
+                    let key = authorizer_key(&procedure, options.policy);
+                    match dynamic_gate(&j.role, &mut self.grant, Action::Register, &key) {
                         Gate::Allow { .. } => {}
                         Gate::Deny(uri) => {
                             return self.link.refuse(
@@ -1391,6 +1409,7 @@ impl Connection {
                                 message,
                                 Action::Register,
                                 &procedure,
+                                &key,
                                 raw_options,
                             );
                         }
@@ -1495,6 +1514,7 @@ impl Connection {
                                 authorizer,
                                 message,
                                 Action::Call,
+                                &procedure,
                                 &procedure,
                                 raw_options,
                             );

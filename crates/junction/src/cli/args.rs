@@ -13,7 +13,7 @@ use crate::bench::SerializerArg;
 /// `JUNCTION_SERIALIZER`, `JUNCTION_AUTHID`, `JUNCTION_AUTHMETHOD`, `JUNCTION_TICKET`,
 /// `JUNCTION_SECRET`, `JUNCTION_PRIVATE_KEY`, `JUNCTION_TLS_CA`, `JUNCTION_TLS_CERT`,
 /// `JUNCTION_TLS_KEY`), so a profile can be set once per shell.
-#[derive(Args, Debug, Clone)]
+#[derive(Args, Clone)]
 pub struct ConnectArgs {
     /// Router URL: ws://host:port/path, rs://host:port, unix:///path/to/socket, or
     /// over TLS wss://host:port/path and rss://host:port.
@@ -57,6 +57,26 @@ pub struct ConnectArgs {
     /// TLS: the client certificate's private key (PEM).
     #[arg(long, env = "JUNCTION_TLS_KEY", value_name = "FILE")]
     pub tls_key: Option<std::path::PathBuf>,
+}
+
+/// Leaves the credentials out (only whether each was given).
+impl std::fmt::Debug for ConnectArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let given = |v: &Option<String>| v.as_ref().map(|_| "<redacted>");
+        f.debug_struct("ConnectArgs")
+            .field("url", &self.url)
+            .field("realm", &self.realm)
+            .field("serializer", &self.serializer)
+            .field("authid", &self.authid)
+            .field("authmethod", &self.authmethod)
+            .field("ticket", &given(&self.ticket))
+            .field("secret", &given(&self.secret))
+            .field("private_key", &given(&self.private_key))
+            .field("tls_ca", &self.tls_ca)
+            .field("tls_cert", &self.tls_cert)
+            .field("tls_key", &self.tls_key)
+            .finish()
+    }
 }
 
 /// Arguments and keyword arguments as a person types them.
@@ -224,6 +244,33 @@ pub fn parse_value(text: &str, force_string: bool) -> Value {
 mod tests {
     use super::*;
     use wamp_client::dict;
+
+    #[test]
+    fn debug_form_leaves_credentials_out() {
+        let args = ConnectArgs {
+            url: "ws://127.0.0.1:8080/ws".into(),
+            realm: "realm1".into(),
+            serializer: SerializerArg::Json,
+            authid: Some("joe".into()),
+            authmethod: vec!["ticket".into()],
+            ticket: Some("t1cket-value".into()),
+            secret: Some("s3cret-value".into()),
+            private_key: Some(
+                "4d57d97a68f555696620a6d849c0ce582568518d729eb753dc7c732de2804510".into(),
+            ),
+            tls_ca: None,
+            tls_cert: None,
+            tls_key: None,
+        };
+        let text = format!("{args:?}");
+        assert!(
+            text.contains("joe") && text.contains("<redacted>"),
+            "{text}"
+        );
+        for secret in ["t1cket-value", "s3cret-value", "4d57d97a"] {
+            assert!(!text.contains(secret), "{text}");
+        }
+    }
 
     #[test]
     fn typed_like_a_person_types() {

@@ -130,6 +130,10 @@ async fn execute(
         .args(fixed)
         .args(argv)
         .env("JUNCTION_PROCEDURE", procedure)
+        // The command needs no credentials of ours (nor should it see them).
+        .env_remove("JUNCTION_TICKET")
+        .env_remove("JUNCTION_SECRET")
+        .env_remove("JUNCTION_PRIVATE_KEY")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -198,5 +202,23 @@ mod tests {
             vec![Value::Str("hello world".into())]
         );
         assert_eq!(result_of("42"), vec![Value::Int(42)]);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_command_does_not_inherit_credentials() {
+        std::env::set_var("JUNCTION_SECRET", "s3cret-for-the-router");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let command = [
+            "sh".to_owned(),
+            "-c".to_owned(),
+            "printf '%s' \"${JUNCTION_SECRET-unset} $JUNCTION_PROCEDURE\"".to_owned(),
+        ];
+        let out = runtime.block_on(execute(&command, &[], &Dict::new(), "com.example.p"));
+        std::env::remove_var("JUNCTION_SECRET");
+        assert_eq!(out, Ok(vec![Value::Str("unset com.example.p".into())]));
     }
 }
