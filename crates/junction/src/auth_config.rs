@@ -33,12 +33,14 @@
 //! name = "user"
 //! authorizer = "com.example.authorize"
 //! authorizer_realm = "auth"        # optional; default: this realm
+//! authorizer_callee_role = "authz" # optional: only a callee in this role is asked
 //!
 //! [realm.auth.dynamic]             # a procedure decides who a client is
 //! procedure = "com.example.authenticate"
 //! realm = "auth"                   # optional; default: this realm
 //! methods = ["ticket", "wampcra"]  # of anonymous, ticket, wampcra, cryptosign, wamp-scram, tls
 //! timeout_ms = 5000
+//! callee_role = "authenticator"    # optional: only a callee in this role is asked
 //!
 //! [[realm.auth.wampcra]]           # salted WAMP-CRA: only the derived key is stored
 //! authid = "paul"
@@ -99,6 +101,8 @@ pub struct RoleConfig {
     pub authorizer: Option<Spanned<String>>,
     /// The realm the authorizer is registered on (default: this one).
     pub authorizer_realm: Option<Spanned<String>>,
+    /// Only a callee in this role is asked (default: whoever registered it).
+    pub authorizer_callee_role: Option<Spanned<String>>,
 }
 
 /// `[realm.auth.dynamic]`: a procedure that authenticates.
@@ -114,6 +118,8 @@ pub struct DynamicConfig {
     /// How long it may take to answer.
     #[serde(default = "default_dynamic_timeout_ms")]
     pub timeout_ms: Spanned<u64>,
+    /// Only a callee in this role is asked (default: whoever registered it).
+    pub callee_role: Option<Spanned<String>>,
 }
 
 /// Methods a dynamic authenticator can decide.
@@ -446,6 +452,14 @@ pub fn validate(realm: &Realm, text: Option<&str>) -> Result<(), ConfigError> {
                     role.name.get_ref()
                 ),
             );
+        } else if let Some(r) = &role.authorizer_callee_role {
+            return fail(
+                r.span(),
+                format!(
+                    "role '{}': authorizer_callee_role needs `authorizer`",
+                    role.name.get_ref()
+                ),
+            );
         }
         for p in &role.permissions {
             let policy = match p.policy {
@@ -735,6 +749,11 @@ pub fn realm_auth(realm: &Realm) -> RealmAuth {
                         Duration::from_millis(*realm.authorizer_timeout_ms.get_ref()),
                         Duration::from_millis(realm.authorizer_cache_ms),
                         realm.authorizer_cache_max,
+                    )
+                    .with_callee_role(
+                        r.authorizer_callee_role
+                            .as_ref()
+                            .map(|c| c.get_ref().clone()),
                     );
                     return (name.clone(), Arc::new(Role::dynamic(name, authorizer)));
                 }
@@ -854,6 +873,7 @@ pub fn realm_auth(realm: &Realm) -> RealmAuth {
             realm: d.realm.as_ref().map(|r| r.get_ref().clone()),
             methods: d.methods.get_ref().clone(),
             timeout: Duration::from_millis(*d.timeout_ms.get_ref()),
+            callee_role: d.callee_role.as_ref().map(|r| r.get_ref().clone()),
         }),
         tls: auth
             .tls

@@ -94,6 +94,28 @@ authorizer_realm = "auth"
 procedure = "com.example.authenticate"
 realm = "auth"
 methods = ["ticket"]
+
+# The components on `auth` are anonymous sessions (role "anonymous").
+[[realm]]
+name = "guarded"
+[[realm.role]]
+name = "user"
+authorizer = "com.example.authorize"
+authorizer_realm = "auth"
+authorizer_callee_role = "authorizer"
+[realm.auth.dynamic]
+procedure = "com.example.authenticate"
+realm = "auth"
+methods = ["ticket"]
+callee_role = "anonymous"
+
+[[realm]]
+name = "impostor"
+[realm.auth.dynamic]
+procedure = "com.example.authenticate"
+realm = "auth"
+methods = ["ticket"]
+callee_role = "authenticator"
 "#;
 
 async fn start() -> TestRouter {
@@ -154,7 +176,7 @@ fn authenticate(args: &[Value]) -> HandlerResult {
             _ => error("com.example.go_away", "ask for role visitor"),
         };
     }
-    if realm != "realm1" && realm != "shortcache" {
+    if !["realm1", "shortcache", "guarded"].contains(&realm) {
         return error("wamp.error.not_authorized", "unexpected realm");
     }
     if method == "cryptosign" {
@@ -850,4 +872,37 @@ async fn config_errors_name_line_and_key() {
         let e = junction::Config::from_toml(text).expect_err("invalid");
         assert!(e.to_string().contains(expected), "{e} / {expected}");
     }
+}
+
+#[tokio::test]
+async fn only_a_callee_in_the_required_role_is_asked() {
+    let router = start().await;
+    let (_components, counts) = components(&router).await;
+    // The authenticator's session is in role "anonymous": accepted where that is
+    // the required role ...
+    let joe = user(&router, "guarded").await;
+    assert_eq!(detail(&joe, "authprovider"), "dynamic");
+    // ... and not asked where another role is required.
+    let r = connect(
+        &router,
+        "impostor",
+        ConnectOptions::default().with_ticket("joe", "ticket-of-joe"),
+    )
+    .await;
+    assert_abort(r, "wamp.error.authentication_failed", None);
+    // The same for the authorizer: not asked, so the action fails.
+    let asked_before: usize = counts.lock().expect("lock").values().sum();
+    let r = within(
+        "call",
+        joe.call("com.example.allowed.echo", vec![], Dict::new()),
+    )
+    .await;
+    assert_error(
+        r,
+        "wamp.error.authorization_failed",
+        "wrong-role authorizer",
+    );
+    let asked_after: usize = counts.lock().expect("lock").values().sum();
+    assert_eq!(asked_before, asked_after, "the authorizer was asked");
+    assert_eq!(pending_calls(&router, "auth"), 0);
 }

@@ -50,6 +50,8 @@ pub struct DynamicAuthenticator {
     pub methods: Vec<String>,
     /// How long it may take to answer.
     pub timeout: Duration,
+    /// Only a callee in this role is asked (`None`: whoever registered it).
+    pub callee_role: Option<String>,
 }
 
 /// What a challenge-response method checks the client's answer against.

@@ -74,6 +74,8 @@ pub struct DynamicAuthorizer {
     pub realm: Option<String>,
     /// How long it may take to answer.
     pub timeout: Duration,
+    /// Only a callee in this role is asked (`None`: whoever registered it).
+    pub callee_role: Option<String>,
     /// How long an answer is cached (zero: not cached).
     ttl: Duration,
     max: usize,
@@ -101,10 +103,17 @@ impl DynamicAuthorizer {
             procedure: procedure.into(),
             realm,
             timeout,
+            callee_role: None,
             ttl,
             max,
             cache: Mutex::new(Cache::default()),
         }
+    }
+
+    /// The same authorizer, asking only a callee in role `role`.
+    pub fn with_callee_role(mut self, role: Option<String>) -> Self {
+        self.callee_role = role;
+        self
     }
 
     /// A cached, still valid answer for `action` on `uri`.

@@ -440,12 +440,13 @@ impl Connection {
             self.transport.details(self.link.serializer),
         );
         let target = dynamic.realm.as_deref().unwrap_or(realm.name());
-        self.wait = Some(InternalCall::start(
+        self.wait = Some(InternalCall::start_checked(
             &self.router,
             target,
             &dynamic.procedure,
             args,
             dynamic.timeout,
+            dynamic.callee_role.as_deref(),
         ));
         self.state = State::AwaitingHello;
         self.parked = Some(Parked::Authenticator {
@@ -603,12 +604,13 @@ impl Connection {
             self.transport.details(self.link.serializer),
         );
         let target = authorizer.realm.as_deref().unwrap_or(j.realm.name());
-        self.wait = Some(InternalCall::start(
+        self.wait = Some(InternalCall::start_checked(
             &self.router,
             target,
             &authorizer.procedure,
             args,
             authorizer.timeout,
+            authorizer.callee_role.as_deref(),
         ));
         self.parked = Some(Parked::Authorizer {
             message,

@@ -98,6 +98,20 @@ impl InternalCall {
         args: Vec<Value>,
         timeout: Duration,
     ) -> InternalCall {
+        Self::start_checked(router, realm_name, procedure, args, timeout, None)
+    }
+
+    /// [`start`](Self::start), but only a callee whose authrole is `callee_role`
+    /// (when given) is called: a session of another role that registered the
+    /// procedure first (or in between) gets nothing, and the call fails.
+    pub fn start_checked(
+        router: &Router,
+        realm_name: &str,
+        procedure: &str,
+        args: Vec<Value>,
+        timeout: Duration,
+        callee_role: Option<&str>,
+    ) -> InternalCall {
         let outbox = Arc::new(Outbox::new(OutboxLimits::default()));
         let caller = Arc::new(SessionHandle::new(
             random_id(),
@@ -135,6 +149,19 @@ impl InternalCall {
                 return call;
             }
         };
+        if let Some(role) = callee_role.filter(|r| *r != route.callee.authrole) {
+            tracing::warn!(
+                procedure,
+                realm = realm_name,
+                callee_role = %route.callee.authrole,
+                required_role = role,
+                "the procedure is registered by a session outside the required role; not calling it"
+            );
+            call.ready = Some(Answer::Failed(format!(
+                "the callee is not in role '{role}'"
+            )));
+            return call;
+        }
         let mut details = Dict::new();
         if route.pattern {
             details.insert("procedure".into(), Value::from(procedure));
