@@ -63,11 +63,20 @@ pub fn load_private_key(value: &str) -> Result<[u8; 32], String> {
     let text = std::fs::read_to_string(value).map_err(|e| {
         format!("--private-key: not 64 hex characters, and cannot read it as a file ({e})")
     })?;
+    if readable_by_others(std::path::Path::new(value)) {
+        eprintln!("warning: {value} can be read by other users; `chmod 600` it");
+    }
     text.lines()
         .map(str::trim)
         .find(|l| !l.is_empty() && !l.starts_with('#'))
         .and_then(from_hex::<32>)
         .ok_or_else(|| format!("--private-key: {value} does not hold a 64-hex-character key"))
+}
+
+/// Whether a file holding a secret can be read by users other than its owner.
+pub fn readable_by_others(path: &std::path::Path) -> bool {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o077 != 0)
 }
 
 /// The public key (hex) of a private seed.
@@ -91,8 +100,15 @@ mod tests {
             let mode = std::fs::metadata(&path).expect("meta").permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
         }
+        assert!(!readable_by_others(&path));
         let path_text = path.to_str().expect("utf-8");
         assert_eq!(load_private_key(path_text), Ok(seed));
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let open = std::fs::Permissions::from_mode(0o644);
+            std::fs::set_permissions(&path, open).expect("chmod");
+            assert!(readable_by_others(&path));
+        }
         assert_eq!(load_private_key(&to_hex(&seed)), Ok(seed));
         assert!(write_key_file(&path, &seed, "x").is_err(), "no overwrite");
         assert!(load_private_key("nope").is_err());

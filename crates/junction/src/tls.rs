@@ -77,6 +77,9 @@ pub fn load_certs(
 pub fn load_key(key: &'static str, path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
     let bytes = std::fs::read(path)
         .map_err(|e| fail(key, format!("cannot read {}: {e}", path.display())))?;
+    if crate::keygen::readable_by_others(path) {
+        tracing::warn!(path = %path.display(), "the TLS private key can be read by other users; `chmod 600` it");
+    }
     PrivateKeyDer::from_pem_slice(&bytes)
         .map_err(|_| fail(key, format!("{}: no PEM private key found", path.display())))
 }

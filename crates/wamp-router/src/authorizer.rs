@@ -82,6 +82,9 @@ pub struct DynamicAuthorizer {
     cache: Mutex<Cache>,
 }
 
+/// Longest URI (with its match policy) whose answer is cached, in bytes.
+pub const MAX_CACHED_URI: usize = 512;
+
 #[derive(Default)]
 struct Cache {
     entries: HashMap<String, [Option<(Grant, Instant)>; 4]>,
@@ -137,7 +140,9 @@ impl DynamicAuthorizer {
     }
 
     fn remember(&self, action: Action, uri: &str, grant: Grant) {
-        if self.ttl.is_zero() || self.max == 0 {
+        // Long URIs are asked about each time: with them cached, the bound on
+        // entries would not bound memory.
+        if self.ttl.is_zero() || self.max == 0 || uri.len() > MAX_CACHED_URI {
             return;
         }
         let now = Instant::now();
@@ -316,6 +321,16 @@ mod tests {
         assert_eq!(a.cache_len(), 3);
         assert_eq!(a.cached(Action::Call, "a"), None);
         assert_eq!(a.cached(Action::Subscribe, "f"), Some(allow));
+    }
+
+    #[test]
+    fn long_uris_are_not_cached() {
+        let a = DynamicAuthorizer::new("p", None, Duration::from_secs(1), DEFAULT_CACHE_TTL, 10);
+        let long = "a.".repeat(MAX_CACHED_URI / 2) + "b";
+        let grant = a.verdict(answer(Value::Bool(true)), Action::Call, &long);
+        assert_eq!(grant.map(|g| g.allow), Ok(true));
+        assert_eq!(a.cached(Action::Call, &long), None);
+        assert_eq!(a.cache_len(), 0);
     }
 
     #[test]

@@ -715,14 +715,20 @@ impl Connection {
                     "wampcra" => "wampcra",
                     "cryptosign" => "cryptosign",
                     "scram" => "scram",
-                    _ => "wamp-scram",
+                    "wamp-scram" => "wamp-scram",
+                    // A method only the library API could make dynamic.
+                    _ => {
+                        return self.abort(
+                            NO_MATCHING_AUTH_METHOD,
+                            "none of the offered authentication methods is accepted here",
+                        )
+                    }
                 };
                 if method == "tls" {
                     // The certificate names the principal; an authid in HELLO must agree.
                     let cert_id = cert_id.unwrap_or_default().to_owned();
                     if authid.is_some_and(|a| a != cert_id) {
-                        tracing::info!(realm = realm.name(), "authentication failed");
-                        return self.abort(uri_err::NOT_AUTHORIZED, "authentication failed");
+                        return self.authentication_failed(&realm);
                     }
                     return self.ask_authenticator(
                         realm, session, cert_id, method, details, peer_roles, None,
