@@ -348,6 +348,7 @@ async fn serve_tls(
         .peer_certificates()
         .and_then(|certs| certs.first())
         .and_then(|cert| crate::tls::cert_identity(cert));
+    info.channel_binding = crate::tls::channel_binding(stream.get_ref().1);
     let is_rawsocket = match &mode {
         TcpMode::RawSocket => true,
         TcpMode::WebSocket { rawsocket, .. } => {
