@@ -353,6 +353,7 @@ async fn serve_tls(
     if info.client_cert_id.is_some() {
         info.peer_cert = cert.map(|cert| Arc::new(crate::tls::peer_cert(cert)));
     }
+    info.channel_binding = crate::tls::channel_binding(stream.get_ref().1);
     let is_rawsocket = match &mode {
         TcpMode::RawSocket => true,
         TcpMode::WebSocket { rawsocket, .. } => {

@@ -1,7 +1,8 @@
 //! TLS for the TCP listeners (rustls with the `ring` provider): loading the PEM
-//! files of a listener's `tls` table, the client-certificate policy, and reading a
+//! files of a listener's `tls` table, the client-certificate policy, reading a
 //! verified client certificate's identity (subject CN, else its first DNS name)
-//! and details ([`peer_cert`]).
+//! and details ([`peer_cert`]), and the connection's `tls-exporter` channel binding
+//! value.
 //!
 //! A TLS stream plugs into the transports through [`ReadReady`]: rustls keeps the
 //! received plaintext in its own buffer, so "readable" means "rustls has plaintext
@@ -20,6 +21,7 @@ use rustls_pki_types::pem::PemObject as _;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::io::AsyncBufRead;
 use tokio::net::TcpStream;
+use wamp_router::transport::TlsExporter;
 
 use crate::config::{ClientCerts, TlsConfig};
 use crate::transport::ReadReady;
@@ -176,6 +178,19 @@ fn tbs_fields(der: &[u8]) -> Option<Vec<(u8, &[u8])>> {
         tbs = rest;
     }
     Some(fields)
+}
+
+/// The `tls-exporter` channel binding value (RFC 9266) of an established
+/// connection: 32 bytes exported with the label `EXPORTER-Channel-Binding` and no
+/// context. TLS 1.3 only: on TLS 1.2 RFC 9266 needs the extended master secret,
+/// which rustls does not report, so such connections get no value.
+pub fn channel_binding(conn: &rustls::ServerConnection) -> Option<TlsExporter> {
+    if conn.protocol_version() != Some(rustls::ProtocolVersion::TLSv1_3) {
+        return None;
+    }
+    conn.export_keying_material([0u8; 32], TlsExporter::LABEL, None)
+        .ok()
+        .map(TlsExporter)
 }
 
 const SEQUENCE: u8 = 0x30;

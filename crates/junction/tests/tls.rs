@@ -1,6 +1,7 @@
 //! TLS listeners (wss://, rss://), client certificates ("optional", "required"),
-//! the `tls` authentication method, per-listener `auth_methods`, and the CLI and
-//! `junction check` with TLS settings. Certificates are made at test time (rcgen).
+//! the `tls` authentication method, per-listener `auth_methods`, cryptosign with
+//! `tls-exporter` channel binding, and the CLI and `junction check` with TLS
+//! settings. Certificates are made at test time (rcgen).
 
 mod common;
 
@@ -17,7 +18,9 @@ use rcgen::{
     KeyUsagePurpose,
 };
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use wamp_client::{ConnectOptions, Dict, Error, Payload, PublishOptions, Session, Value};
+use wamp_client::{
+    ConnectOptions, Dict, Error, Payload, PublishOptions, RegistrationHandle, Session, Value,
+};
 use wamp_proto::Serializer;
 
 /// A certificate authority that signs server and client certificates.
@@ -571,6 +574,311 @@ async fn plain_clients_on_a_tls_port_do_not_hurt_the_router() {
     call_and_event(&session, "after-plain").await;
 }
 
+/// Alice's cryptosign key (seed).
+const ALICE_KEY: [u8; 32] = [0x11; 32];
+
+fn alice_pubkey() -> String {
+    wamp_client::PrivateKey::new(ALICE_KEY).public_key_hex()
+}
+
+/// A router with a wss:// and an rss:// listener, a plain ws:// one, and the
+/// cryptosign user alice on realm `keys` (static) and realm `dyn` (decided by
+/// `com.example.authenticate` on realm `auth`). Failed logins are not slowed down.
+async fn start_cryptosign(pki: &Pki) -> Server {
+    let tls = tls_table("none");
+    let alice = alice_pubkey();
+    let toml = format!(
+        r#"
+[limits]
+auth_failure_delay_ms = 0
+
+[[listener]]
+type = "websocket"
+address = "127.0.0.1:0"
+{tls}
+[[listener]]
+type = "rawsocket"
+address = "127.0.0.1:0"
+{tls}
+[[listener]]
+type = "websocket"
+address = "127.0.0.1:0"
+
+[[realm]]
+name = "keys"
+[[realm.auth.cryptosign]]
+authid = "alice"
+role = "device"
+pubkeys = ["{alice}"]
+
+[[realm]]
+name = "dyn"
+[realm.auth.dynamic]
+procedure = "com.example.authenticate"
+realm = "auth"
+methods = ["cryptosign"]
+
+[[realm]]
+name = "auth"
+[realm.auth.anonymous]
+role = "anonymous"
+"#
+    );
+    let path = pki.path("junction.toml");
+    std::fs::write(&path, toml).expect("write config");
+    let config = Config::from_file(&path).expect("config");
+    Server::start(&config).await.expect("server starts")
+}
+
+fn plain_ws(server: &Server) -> String {
+    let (addr, path) = &server.endpoints().websocket[0];
+    format!("ws://127.0.0.1:{}{path}", addr.port())
+}
+
+/// The `channel_binding` values the authenticator was shown.
+type Seen = std::sync::Arc<std::sync::Mutex<Vec<Value>>>;
+
+/// Registers the authenticator of realm `dyn`: alice's key, role `device`. It
+/// remembers the `channel_binding` each HELLO asked for.
+async fn authenticator(server: &Server) -> (Session, RegistrationHandle, Seen) {
+    let session = within(
+        "authenticator joins",
+        Session::connect(&plain_ws(server), "auth"),
+    )
+    .await
+    .expect("authenticator joins");
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let registration = session
+        .register_fn("com.example.authenticate", move |args, _kwargs| {
+            let binding = args
+                .get(2)
+                .and_then(Value::as_dict)
+                .and_then(|d| d.get("authextra"))
+                .and_then(Value::as_dict)
+                .and_then(|e| e.get("channel_binding"))
+                .cloned()
+                .unwrap_or(Value::Null);
+            log.lock().expect("lock").push(binding);
+            async move {
+                let principal = wamp_client::dict! {
+                    "role" => "device", "pubkey" => alice_pubkey(),
+                };
+                Ok((vec![Value::Dict(principal)], Dict::new()))
+            }
+        })
+        .await
+        .expect("register");
+    (session, registration, seen)
+}
+
+/// A RawSocket peer over TLS (rss://) and that connection's tls-exporter value,
+/// computed on the client side.
+async fn raw_tls_peer(pki: &Pki, addr: SocketAddr) -> (test_support::RawPeer, [u8; 32]) {
+    use rustls_pki_types::pem::PemObject as _;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pki_types::CertificateDer::pem_slice_iter(pki.ca.pem.as_bytes()) {
+        roots.add(cert.expect("PEM")).expect("root");
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let name = rustls_pki_types::ServerName::try_from("localhost").expect("name");
+    let tls = within(
+        "TLS handshake",
+        tokio_rustls::TlsConnector::from(std::sync::Arc::new(config)).connect(name, tcp),
+    )
+    .await
+    .expect("TLS handshake");
+    assert_eq!(
+        tls.get_ref().1.protocol_version(),
+        Some(rustls::ProtocolVersion::TLSv1_3)
+    );
+    let exporter = tls
+        .get_ref()
+        .1
+        .export_keying_material([0u8; 32], b"EXPORTER-Channel-Binding", None)
+        .expect("exporter");
+    let peer = test_support::raw_rawsocket_over(tls, Serializer::Json)
+        .await
+        .expect("RawSocket handshake");
+    (peer, exporter)
+}
+
+/// A cryptosign HELLO for alice asking for `binding`.
+fn cryptosign_hello(realm: &str, binding: Value) -> wamp_proto::Message {
+    let details = wamp_client::dict! {
+        "roles" => wamp_client::dict! { "caller" => Dict::new() },
+        "authmethods" => vec![Value::from("cryptosign")],
+        "authid" => "alice",
+        "authextra" => wamp_client::dict! {
+            "pubkey" => alice_pubkey(), "channel_binding" => binding,
+        },
+    };
+    wamp_proto::Message::Hello {
+        realm: realm.into(),
+        details,
+    }
+}
+
+async fn expect_abort(peer: &mut test_support::RawPeer, reason: &str) {
+    match peer.recv().await {
+        Some(wamp_proto::Message::Abort { reason: r, .. }) => assert_eq!(r, reason),
+        other => panic!("expected ABORT {reason}, got {other:?}"),
+    }
+}
+
+/// The CHALLENGE's challenge bytes; its `channel_binding` must be `binding`.
+async fn expect_challenge(peer: &mut test_support::RawPeer, binding: &Value) -> [u8; 32] {
+    match peer.recv().await {
+        Some(wamp_proto::Message::Challenge { method, extra }) => {
+            assert_eq!(method, "cryptosign");
+            assert_eq!(extra.get("channel_binding"), Some(binding));
+            let hex = extra
+                .get("challenge")
+                .and_then(Value::as_str)
+                .expect("challenge");
+            std::array::from_fn(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).expect("hex"))
+        }
+        other => panic!("expected CHALLENGE, got {other:?}"),
+    }
+}
+
+/// wamp-client with `with_channel_binding`: joins over wss:// and rss:// (static
+/// and dynamic authentication), and refuses to bind over plain ws://.
+#[tokio::test]
+async fn cryptosign_channel_binding_with_the_client() {
+    let pki = Pki::new();
+    let server = start_cryptosign(&pki).await;
+    let (_authenticator, _registration, seen) = authenticator(&server).await;
+    let bound = || {
+        pki.options(Serializer::Json)
+            .with_cryptosign(Some("alice"), ALICE_KEY)
+            .with_channel_binding()
+    };
+    for url in [wss(&server), rss(&server)] {
+        for realm in ["keys", "dyn"] {
+            let session = within("join", Session::connect_with(&url, realm, bound()))
+                .await
+                .unwrap_or_else(|e| panic!("{url} {realm}: {e}"));
+            assert_eq!(detail(&session, "authmethod"), "cryptosign");
+            assert_eq!(detail(&session, "authid"), "alice");
+            assert_eq!(detail(&session, "authrole"), "device");
+        }
+    }
+    // The authenticator saw the binding asked for.
+    assert_eq!(
+        *seen.lock().expect("lock"),
+        vec![Value::from("tls-exporter"), Value::from("tls-exporter")]
+    );
+    // Without binding, cryptosign over TLS works as before.
+    let unbound = pki
+        .options(Serializer::Json)
+        .with_cryptosign(Some("alice"), ALICE_KEY);
+    let session = within(
+        "join",
+        Session::connect_with(&wss(&server), "keys", unbound),
+    )
+    .await
+    .expect("joins without binding");
+    assert_eq!(detail(&session, "authmethod"), "cryptosign");
+    // Over plain ws:// there is nothing to bind to: the client does not even say HELLO.
+    let plain = ConnectOptions::default()
+        .with_cryptosign(Some("alice"), ALICE_KEY)
+        .with_channel_binding();
+    match within(
+        "join",
+        Session::connect_with(&plain_ws(&server), "keys", plain),
+    )
+    .await
+    {
+        Err(Error::Unsupported(text)) => assert!(text.contains("TLS"), "{text}"),
+        other => panic!("expected Unsupported, got {other:?}"),
+    }
+}
+
+/// The router's side on the wire: with `tls-exporter` asked for, only a signature
+/// over `challenge XOR this connection's exporter` passes; the plain challenge or
+/// another connection's exporter fails; other bindings, or `tls-exporter` without
+/// TLS, leave no method to use.
+#[tokio::test]
+async fn cryptosign_channel_binding_on_the_wire() {
+    use wamp_client::auth::{bound_message, sign_challenge};
+    let pki = Pki::new();
+    let server = start_cryptosign(&pki).await;
+    let (_authenticator, _registration, _) = authenticator(&server).await;
+    let rss_addr = server.endpoints().secure_rawsocket[0];
+    let exporter_name = Value::from("tls-exporter");
+    for realm in ["keys", "dyn"] {
+        for answer in ["bound", "plain challenge", "other connection"] {
+            let (mut peer, exporter) = raw_tls_peer(&pki, rss_addr).await;
+            let (_other, other_exporter) = raw_tls_peer(&pki, rss_addr).await;
+            assert_ne!(exporter, other_exporter);
+            peer.send(cryptosign_hello(realm, exporter_name.clone()))
+                .await
+                .expect("hello");
+            let challenge = expect_challenge(&mut peer, &exporter_name).await;
+            let message = match answer {
+                "bound" => bound_message(&challenge, Some(&exporter)),
+                "plain challenge" => challenge,
+                _ => bound_message(&challenge, Some(&other_exporter)),
+            };
+            peer.send(wamp_proto::Message::Authenticate {
+                signature: sign_challenge(&ALICE_KEY, &message),
+                extra: Dict::new(),
+            })
+            .await
+            .expect("authenticate");
+            if answer == "bound" {
+                match peer.recv().await {
+                    Some(wamp_proto::Message::Welcome { details, .. }) => {
+                        assert_eq!(details.get("authid").and_then(Value::as_str), Some("alice"))
+                    }
+                    other => panic!("{realm}: expected WELCOME, got {other:?}"),
+                }
+            } else {
+                expect_abort(&mut peer, "wamp.error.not_authorized").await;
+            }
+        }
+        // tls-unique (TLS 1.3 has none) and unknown names: no usable method.
+        for binding in ["tls-unique", "tls-server-end-point", "TLS-EXPORTER"] {
+            let (mut peer, _) = raw_tls_peer(&pki, rss_addr).await;
+            peer.send(cryptosign_hello(realm, Value::from(binding)))
+                .await
+                .expect("hello");
+            expect_abort(&mut peer, "wamp.error.no_matching_auth_method").await;
+        }
+        // tls-exporter over plain ws://: no usable method either.
+        let mut peer = test_support::raw_ws(&plain_ws(&server), &["wamp.2.json"])
+            .await
+            .expect("connect");
+        peer.send(cryptosign_hello(realm, exporter_name.clone()))
+            .await
+            .expect("hello");
+        expect_abort(&mut peer, "wamp.error.no_matching_auth_method").await;
+        // No binding over TLS: CHALLENGE says null, the plain challenge is signed.
+        let (mut peer, _) = raw_tls_peer(&pki, rss_addr).await;
+        peer.send(cryptosign_hello(realm, Value::Null))
+            .await
+            .expect("hello");
+        let challenge = expect_challenge(&mut peer, &Value::Null).await;
+        peer.send(wamp_proto::Message::Authenticate {
+            signature: sign_challenge(&ALICE_KEY, &challenge),
+            extra: Dict::new(),
+        })
+        .await
+        .expect("authenticate");
+        assert!(matches!(
+            peer.recv().await,
+            Some(wamp_proto::Message::Welcome { .. })
+        ));
+    }
+}
+
 const BIN: &str = env!("CARGO_BIN_EXE_junction");
 
 fn command(args: &[&str]) -> tokio::process::Command {
@@ -581,6 +889,8 @@ fn command(args: &[&str]) -> tokio::process::Command {
         .env_remove("JUNCTION_TLS_CA")
         .env_remove("JUNCTION_TLS_CERT")
         .env_remove("JUNCTION_TLS_KEY")
+        .env_remove("JUNCTION_PRIVATE_KEY")
+        .env_remove("JUNCTION_CHANNEL_BINDING")
         .env_remove("RUST_LOG")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -694,6 +1004,91 @@ async fn cli_over_wss_with_a_ca_file() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("wamp.error.not_authorized"), "{stderr}");
+}
+
+/// `--channel-binding` (or `JUNCTION_CHANNEL_BINDING=1`) with a cryptosign key over
+/// wss:// and rss://; over ws:// it fails before HELLO.
+#[tokio::test]
+async fn cli_cryptosign_with_channel_binding() {
+    let pki = Pki::new();
+    let server = start_cryptosign(&pki).await;
+    let session = join_realm(
+        &wss(&server),
+        "keys",
+        pki.options(Serializer::Json)
+            .with_cryptosign(Some("alice"), ALICE_KEY)
+            .with_channel_binding(),
+    )
+    .await;
+    let _registration = session
+        .register_fn("com.example.add", |args, _kwargs| async move {
+            let sum: i64 = args.iter().filter_map(Value::as_i64).sum();
+            Ok((vec![Value::from(sum)], Dict::new()))
+        })
+        .await
+        .expect("register");
+    let ca = pki.path("ca.pem");
+    let key: String = ALICE_KEY.iter().map(|b| format!("{b:02x}")).collect();
+    for (url, by_env) in [(wss(&server), false), (rss(&server), true)] {
+        let mut args = vec![
+            "call",
+            "--url",
+            &*url,
+            "--realm",
+            "keys",
+            "--tls-ca",
+            path_str(&ca),
+            "com.example.add",
+            "2",
+            "3",
+        ];
+        let mut c = command(&[]);
+        if by_env {
+            c.env("JUNCTION_CHANNEL_BINDING", "1");
+        } else {
+            args.push("--channel-binding");
+        }
+        let out = run(c.args(&args).env("JUNCTION_PRIVATE_KEY", &key)).await;
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{url}: {stdout} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(stdout.contains('5'), "{stdout}");
+    }
+    let out = run(command(&[
+        "call",
+        "--url",
+        &plain_ws(&server),
+        "--realm",
+        "keys",
+        "--channel-binding",
+        "com.example.add",
+    ])
+    .env("JUNCTION_PRIVATE_KEY", &key))
+    .await;
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("TLS 1.3"), "{stderr}");
+    // Without a cryptosign key the flag is a mistake.
+    let out = run(&mut command(&[
+        "call",
+        "--url",
+        &wss(&server),
+        "--channel-binding",
+        "com.example.add",
+    ]))
+    .await;
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--channel-binding"), "{stderr}");
+}
+
+async fn join_realm(url: &str, realm: &str, options: ConnectOptions) -> Session {
+    within("join", Session::connect_with(url, realm, options))
+        .await
+        .unwrap_or_else(|e| panic!("{url} {realm}: {e}"))
 }
 
 #[tokio::test]

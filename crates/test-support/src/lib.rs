@@ -19,6 +19,6 @@ pub mod msg;
 mod peer;
 
 pub use peer::{
-    http_upgrade, raw_rawsocket_stream, raw_rawsocket_tcp, raw_rawsocket_unix, raw_ws, tcp_raw,
-    HttpResponse, PeerFrame, RawPeer, DEFAULT_TIMEOUT,
+    http_upgrade, raw_rawsocket_over, raw_rawsocket_stream, raw_rawsocket_tcp, raw_rawsocket_unix,
+    raw_ws, tcp_raw, HttpResponse, PeerFrame, RawPeer, DEFAULT_TIMEOUT,
 };

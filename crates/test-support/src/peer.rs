@@ -185,6 +185,15 @@ pub async fn raw_rawsocket_stream(tcp: TcpStream, serializer: Serializer) -> io:
     RawPeer::rawsocket_client(Box::new(tcp), serializer).await
 }
 
+/// Runs the RawSocket client handshake over any byte stream the test opened itself
+/// (a TLS stream, say); see [`raw_rawsocket_tcp`].
+pub async fn raw_rawsocket_over<S>(io: S, serializer: Serializer) -> io::Result<RawPeer>
+where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    RawPeer::rawsocket_client(Box::new(io), serializer).await
+}
+
 /// Connects a RawSocket peer over a Unix domain socket (see [`raw_rawsocket_tcp`]).
 #[cfg(unix)]
 pub async fn raw_rawsocket_unix(

@@ -1,6 +1,7 @@
 //! Answers to the router's CHALLENGE: `ticket`, `wampcra` (plain and salted),
-//! `cryptosign` (Ed25519) and WAMP-SCRAM (`wamp-scram`, also under the name
-//! `scram`), and the check of the router's SCRAM server signature in WELCOME.
+//! `cryptosign` (Ed25519, optionally bound to the TLS connection with
+//! `tls-exporter`) and WAMP-SCRAM (`wamp-scram`, also under the name `scram`), and
+//! the check of the router's SCRAM server signature in WELCOME.
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
@@ -31,7 +32,12 @@ pub(crate) struct Handshake<'a> {
     scram_nonce: Option<String>,
     /// The SCRAM server signature WELCOME must carry, once AUTHENTICATE is sent.
     scram_verifier: Option<[u8; 32]>,
+    /// The `tls-exporter` value cryptosign binds to, when binding was asked for.
+    channel_binding: Option<[u8; 32]>,
 }
+
+/// The cryptosign channel binding type this client supports (RFC 9266).
+const TLS_EXPORTER: &str = "tls-exporter";
 
 fn offers_scram(options: &ConnectOptions) -> bool {
     options.scram_password.is_some()
@@ -41,29 +47,52 @@ fn offers_scram(options: &ConnectOptions) -> bool {
             .any(|m| m == "wamp-scram" || m == "scram")
 }
 
+fn offers_cryptosign(options: &ConnectOptions) -> bool {
+    options.cryptosign_key.is_some() && options.authmethods.iter().any(|m| m == "cryptosign")
+}
+
 impl<'a> Handshake<'a> {
-    pub(crate) fn new(options: &'a ConnectOptions) -> Self {
+    /// The state for one join over a connection with this `tls_exporter` value (a
+    /// TLS 1.3 connection); fails when cryptosign should be bound to the
+    /// connection and there is no value.
+    pub(crate) fn new(
+        options: &'a ConnectOptions,
+        tls_exporter: Option<[u8; 32]>,
+    ) -> Result<Self, String> {
         let scram_nonce = offers_scram(options).then(|| B64.encode(rand::random::<[u8; 16]>()));
-        Handshake {
+        let channel_binding = if options.cryptosign_channel_binding && offers_cryptosign(options) {
+            Some(tls_exporter.ok_or(
+                "cryptosign channel binding needs a TLS 1.3 connection (wss:// or rss://)",
+            )?)
+        } else {
+            None
+        };
+        Ok(Handshake {
             options,
             scram_nonce,
             scram_verifier: None,
-        }
+            channel_binding,
+        })
     }
 
     /// `HELLO.Details.authextra` entries the offered methods need: the cryptosign
-    /// public key, the SCRAM nonce.
+    /// public key (and channel binding), the SCRAM nonce.
     pub(crate) fn authextra(&self) -> Dict {
         let mut extra = Dict::new();
+        if let Some(nonce) = &self.scram_nonce {
+            extra.insert("nonce".into(), Value::from(nonce.as_str()));
+            extra.insert("channel_binding".into(), Value::Null);
+        }
         if let Some(key) = &self.options.cryptosign_key {
-            if self.options.authmethods.iter().any(|m| m == "cryptosign") {
+            if offers_cryptosign(self.options) {
                 let public = SigningKey::from_bytes(key.seed()).verifying_key();
                 extra.insert("pubkey".into(), Value::from(to_hex(public.as_bytes())));
             }
         }
-        if let Some(nonce) = &self.scram_nonce {
-            extra.insert("nonce".into(), Value::from(nonce.as_str()));
-            extra.insert("channel_binding".into(), Value::Null);
+        // (One authextra serves every offered method: a bound cryptosign makes the
+        // router skip SCRAM, which has no channel binding.)
+        if self.channel_binding.is_some() {
+            extra.insert("channel_binding".into(), Value::from(TLS_EXPORTER));
         }
         extra
     }
@@ -100,15 +129,29 @@ impl<'a> Handshake<'a> {
         let key = self.options.cryptosign_key.as_ref().ok_or_else(|| {
             "the router asks for cryptosign, and no private key was configured".to_owned()
         })?;
-        if !matches!(extra.get("channel_binding"), None | Some(Value::Null)) {
-            return Err("the router asks for a cryptosign channel binding, which this client does not support".into());
+        let echoed = extra.get("channel_binding").unwrap_or(&Value::Null);
+        match (&self.channel_binding, echoed) {
+            (None, Value::Null) => {}
+            (Some(_), Value::Str(name)) if name == TLS_EXPORTER => {}
+            (Some(_), _) => {
+                return Err(
+                    "the router did not confirm the tls-exporter channel binding asked for".into(),
+                )
+            }
+            (None, _) => {
+                return Err(
+                    "the router asks for a cryptosign channel binding, which was not asked for"
+                        .into(),
+                )
+            }
         }
         let challenge = extra
             .get("challenge")
             .and_then(Value::as_str)
             .and_then(from_hex::<32>)
             .ok_or("cryptosign CHALLENGE without a 64-hex-character challenge")?;
-        Ok(sign_challenge(key.seed(), &challenge))
+        let message = bound_message(&challenge, self.channel_binding.as_ref());
+        Ok(sign_challenge(key.seed(), &message))
     }
 
     fn scram(&mut self, extra: &Dict) -> Result<(String, Dict), String> {
@@ -244,10 +287,20 @@ fn hmac(key: &[u8], message: &[u8]) -> [u8; 32] {
 }
 
 /// The cryptosign AUTHENTICATE signature: hex of the Ed25519 signature over the
-/// challenge, followed by the challenge (192 hex characters).
+/// challenge, followed by the challenge (192 hex characters). With a channel
+/// binding, `challenge` is the [`bound_message`].
 pub fn sign_challenge(seed: &[u8; 32], challenge: &[u8; 32]) -> String {
     let signature = SigningKey::from_bytes(seed).sign(challenge);
     format!("{}{}", to_hex(&signature.to_bytes()), to_hex(challenge))
+}
+
+/// The message a cryptosign client signs: the challenge, or with a channel
+/// binding `challenge XOR value`.
+pub fn bound_message(challenge: &[u8; 32], binding: Option<&[u8; 32]>) -> [u8; 32] {
+    match binding {
+        None => *challenge,
+        Some(value) => std::array::from_fn(|i| challenge[i] ^ value[i]),
+    }
 }
 
 /// The Ed25519 public key (hex) of a private key seed.
@@ -354,7 +407,7 @@ mod tests {
             .expect("hex");
         let options = ConnectOptions::default().with_cryptosign(None::<String>, seed);
         assert_eq!(options.authid, None);
-        let mut handshake = Handshake::new(&options);
+        let mut handshake = Handshake::new(&options, None).expect("handshake");
         assert_eq!(
             handshake.authextra().get("pubkey").and_then(Value::as_str),
             Some("1adfc8bfe1d35616e64dffbd900096f23b066f914c8c2ffbb66f6075b96e116d")
@@ -379,18 +432,68 @@ mod tests {
     fn challenges_for_methods_not_offered_are_refused() {
         let mut options = ConnectOptions::default().with_wampcra("peter", "secret123");
         options.ticket = Some(crate::Secret::new("t1cket"));
-        let mut handshake = Handshake::new(&options);
+        let mut handshake = Handshake::new(&options, None).expect("handshake");
         let refused = handshake.answer("ticket", &Dict::new());
         assert!(refused.is_err_and(|e| !e.contains("t1cket")));
         let extra = wamp_proto::dict! { "challenge" => CHALLENGE };
         assert!(handshake.answer("wampcra", &extra).is_ok());
         // `scram` and `wamp-scram` are one method.
         let scram = ConnectOptions::default().with_scram("user", "pencil");
-        let mut handshake = Handshake::new(&scram);
+        let mut handshake = Handshake::new(&scram, None).expect("handshake");
         assert!(handshake
             .answer("scram", &Dict::new())
             .is_err_and(|e| !e.contains("not offered")));
         assert!(handshake.answer("wampcra", &extra).is_err());
+    }
+
+    /// The spec's channel-binding vector, with its channel_id as the tls-exporter
+    /// value: HELLO asks for the binding, CHALLENGE must confirm it.
+    #[test]
+    fn cryptosign_channel_binding_vector() {
+        let seed = from_hex("4d57d97a68f555696620a6d849c0ce582568518d729eb753dc7c732de2804510")
+            .expect("hex");
+        let exporter = from_hex("62e935ae755f3d48f80d4d59f6121358c435722a67e859cc0caa8b539027f2ff")
+            .expect("hex");
+        let options = ConnectOptions::default()
+            .with_cryptosign(None::<String>, seed)
+            .with_channel_binding();
+        // Without a TLS 1.3 exporter value there is no bound join.
+        assert!(Handshake::new(&options, None).is_err());
+        let mut handshake = Handshake::new(&options, Some(exporter)).expect("handshake");
+        assert_eq!(
+            handshake
+                .authextra()
+                .get("channel_binding")
+                .and_then(Value::as_str),
+            Some("tls-exporter")
+        );
+        let bound = wamp_proto::dict! {
+            "challenge" => "ff".repeat(32), "channel_binding" => "tls-exporter",
+        };
+        let (signature, _) = handshake.answer("cryptosign", &bound).expect("signs");
+        assert_eq!(
+            signature,
+            "9b6f41540c9b95b4b7b281c3042fa9c54cef43c842d62ea3fd6030fcb66e70b3e80d49d44c29d1635da9348d02ec93f3ed1ef227dfb59a07b580095c2b82f80f\
+             9d16ca518aa0c2b707f2b2a609edeca73bca8dd59817a633f35574ac6fd80d00"
+        );
+        // A CHALLENGE that drops or changes the binding is refused.
+        for echoed in [Value::Null, Value::from("tls-unique")] {
+            let challenge =
+                wamp_proto::dict! { "challenge" => "ff".repeat(32), "channel_binding" => echoed };
+            assert!(handshake.answer("cryptosign", &challenge).is_err());
+        }
+        assert!(handshake
+            .answer(
+                "cryptosign",
+                &wamp_proto::dict! { "challenge" => "ff".repeat(32) }
+            )
+            .is_err());
+        // Binding asked for without cryptosign offered: nothing to bind.
+        let ticket = ConnectOptions::default()
+            .with_ticket("joe", "t")
+            .with_channel_binding();
+        let handshake = Handshake::new(&ticket, None).expect("handshake");
+        assert!(!handshake.authextra().contains_key("channel_binding"));
     }
 
     /// RFC 7677 §3, the WAMP spec's SCRAM example (pbkdf2, user/pencil).
@@ -425,7 +528,7 @@ mod tests {
     #[test]
     fn scram_checks_the_challenge_and_the_welcome() {
         let options = ConnectOptions::default().with_scram("user", "pencil");
-        let mut handshake = Handshake::new(&options);
+        let mut handshake = Handshake::new(&options, None).expect("handshake");
         let extra = handshake.authextra();
         let ours = extra
             .get("nonce")
@@ -466,7 +569,7 @@ mod tests {
         assert!(handshake.check_welcome(&Dict::new()).is_err());
         assert!(!format!("{options:?}").contains("pencil"));
         // WELCOME straight after HELLO, claiming SCRAM: refused; another method: fine.
-        let fresh = Handshake::new(&options);
+        let fresh = Handshake::new(&options, None).expect("handshake");
         let claims = |m: &str| wamp_proto::dict! { "authmethod" => m };
         assert!(fresh.check_welcome(&claims("wamp-scram")).is_err());
         assert!(fresh.check_welcome(&claims("scram")).is_err());

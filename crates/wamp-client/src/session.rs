@@ -103,6 +103,9 @@ pub struct ConnectOptions {
     /// key goes into `HELLO.Details.authextra.pubkey`. See
     /// [`with_cryptosign`](Self::with_cryptosign).
     pub cryptosign_key: Option<PrivateKey>,
+    /// Bind cryptosign to the TLS connection (`tls-exporter`, RFC 9266). See
+    /// [`with_channel_binding`](Self::with_channel_binding). Default off.
+    pub cryptosign_channel_binding: bool,
     /// The password to answer a WAMP-SCRAM CHALLENGE with. See
     /// [`with_scram`](Self::with_scram).
     pub scram_password: Option<Secret>,
@@ -176,6 +179,7 @@ impl Default for ConnectOptions {
             ticket: None,
             wampcra_secret: None,
             cryptosign_key: None,
+            cryptosign_channel_binding: false,
             scram_password: None,
             tls: crate::tls::TlsOptions::default(),
         }
@@ -246,6 +250,18 @@ impl ConnectOptions {
         self.authid = authid.map(Into::into);
         self.authmethods = vec!["cryptosign".to_owned()];
         self.cryptosign_key = Some(PrivateKey::new(seed));
+        self
+    }
+
+    /// Binds cryptosign to the TLS connection: HELLO asks for the `tls-exporter`
+    /// channel binding (RFC 9266), and the client signs `challenge XOR exporter`,
+    /// where the exporter is the 32-byte value of this TLS session, so the
+    /// signature is worthless on any other connection. Needs a TLS 1.3 connection
+    /// (`wss://`, `rss://`; otherwise joining fails with [`Error::Unsupported`]
+    /// before HELLO), and a CHALLENGE that confirms the binding (otherwise the
+    /// client aborts with `wamp.error.cannot_authenticate`).
+    pub fn with_channel_binding(mut self) -> Self {
+        self.cryptosign_channel_binding = true;
         self
     }
 
@@ -947,6 +963,7 @@ impl Session {
             reader,
             writer,
             max_send,
+            ..
         } = connection;
         let capacity = options.queue_capacity.max(1);
         let (out, queue) = mpsc::channel(capacity);
@@ -1523,7 +1540,13 @@ async fn join(
         connection.writer.feed(Outgoing::Message(bytes)).await?;
         connection.writer.flush().await
     }
-    let mut handshake = crate::auth::Handshake::new(options);
+    let mut handshake = match crate::auth::Handshake::new(options, connection.tls_exporter) {
+        Ok(handshake) => handshake,
+        Err(text) => {
+            let _ = connection.writer.close().await;
+            return Err(Error::Unsupported(text));
+        }
+    };
     let mut hello = options.hello(realm);
     let authextra = handshake.authextra();
     if let (Message::Hello { details, .. }, false) = (&mut hello, authextra.is_empty()) {

@@ -1,7 +1,8 @@
 //! TLS for `wss://` and `rss://` (rustls with the `ring` provider): the roots the
 //! router's certificate is checked against (the Mozilla roots from `webpki-roots`
-//! plus any CA added with [`ConnectOptions::with_tls_ca_pem`]), and an optional
-//! client certificate. Host names are always verified.
+//! plus any CA added with [`ConnectOptions::with_tls_ca_pem`]), an optional
+//! client certificate, and the connection's `tls-exporter` channel binding value
+//! (RFC 9266). Host names are always verified.
 //!
 //! [`ConnectOptions::with_tls_ca_pem`]: crate::ConnectOptions::with_tls_ca_pem
 
@@ -116,6 +117,26 @@ pub(crate) enum ClientStream {
     Plain(TcpStream),
     /// TLS over TCP.
     Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+}
+
+/// The RFC 9266 exporter label of the `tls-exporter` channel binding.
+const EXPORTER_LABEL: &[u8] = b"EXPORTER-Channel-Binding";
+
+impl ClientStream {
+    /// The `tls-exporter` channel binding value: 32 bytes exported with the label
+    /// `EXPORTER-Channel-Binding` and no context. TLS 1.3 only (on TLS 1.2 RFC 9266
+    /// needs the extended master secret, which rustls does not report).
+    pub(crate) fn tls_exporter(&self) -> Option<[u8; 32]> {
+        let ClientStream::Tls(stream) = self else {
+            return None;
+        };
+        let conn = stream.get_ref().1;
+        if conn.protocol_version() != Some(rustls::ProtocolVersion::TLSv1_3) {
+            return None;
+        }
+        conn.export_keying_material([0u8; 32], EXPORTER_LABEL, None)
+            .ok()
+    }
 }
 
 impl AsyncRead for ClientStream {

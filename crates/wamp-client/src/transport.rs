@@ -48,12 +48,13 @@ pub(crate) enum Outgoing {
     Close,
 }
 
-/// A connected transport: its two halves and the largest message the router accepts
-/// (known for RawSocket only).
+/// A connected transport: its two halves, the largest message the router accepts
+/// (known for RawSocket only) and the TLS 1.3 `tls-exporter` value (over TLS).
 pub(crate) struct Connection {
     pub reader: ReadHalf,
     pub writer: WriteHalf,
     pub max_send: Option<usize>,
+    pub tls_exporter: Option<[u8; 32]>,
 }
 
 /// Opens the transport for `endpoint`, including its opening handshake.
@@ -77,6 +78,7 @@ pub(crate) async fn connect(
             } else {
                 ClientStream::Plain(tcp)
             };
+            let tls_exporter = stream.tls_exporter();
             let ws = websocket_handshake(stream, url, serializer, max_message_size).await?;
             let (sink, stream) = ws.split();
             Ok(Connection {
@@ -86,6 +88,7 @@ pub(crate) async fn connect(
                     binary: serializer.is_binary(),
                 },
                 max_send: None,
+                tls_exporter,
             })
         }
         Endpoint::RawSocketTcp {
@@ -97,8 +100,13 @@ pub(crate) async fn connect(
             tcp.set_nodelay(true)?;
             if *secure {
                 let stream = tls.connect(host, tcp).await?;
+                let tls_exporter = stream.tls_exporter();
                 let (r, w) = tokio::io::split(stream);
-                rawsocket_handshake(Box::new(r), Box::new(w), serializer, max_message_size).await
+                let mut connection =
+                    rawsocket_handshake(Box::new(r), Box::new(w), serializer, max_message_size)
+                        .await?;
+                connection.tls_exporter = tls_exporter;
+                Ok(connection)
             } else {
                 let (r, w) = tcp.into_split();
                 rawsocket_handshake(Box::new(r), Box::new(w), serializer, max_message_size).await
@@ -200,6 +208,7 @@ async fn rawsocket_handshake(
             buf: BytesMut::with_capacity(8 * 1024),
         },
         max_send: Some(router_max),
+        tls_exporter: None,
     })
 }
 

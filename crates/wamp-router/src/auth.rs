@@ -344,10 +344,16 @@ impl RealmAuth {
         }
     }
 
-    /// Whether a HELLO with these `details` can use `method` here: the realm
-    /// offers it and the HELLO has what it needs (an authid; for cryptosign a
-    /// public key instead; for SCRAM a nonce) and asks for no channel binding.
-    pub fn can_start(&self, method: &str, details: &wamp_proto::Dict) -> bool {
+    /// Whether a HELLO with these `details` can use `method` here, over
+    /// `transport`: the realm offers it and the HELLO has what it needs (an
+    /// authid; for cryptosign a public key instead; for SCRAM a nonce), and asks
+    /// for no channel binding, or (cryptosign) one this transport has.
+    pub fn can_start(
+        &self,
+        method: &str,
+        details: &wamp_proto::Dict,
+        transport: &crate::TransportInfo,
+    ) -> bool {
         use wamp_proto::Value;
         let authid = details
             .get("authid")
@@ -355,7 +361,7 @@ impl RealmAuth {
             .filter(|a| !a.is_empty());
         let authextra = details.get("authextra").and_then(Value::as_dict);
         let extra_str = |key: &str| authextra.and_then(|e| e.get(key)).and_then(Value::as_str);
-        // No TLS channel binding is available (see `cryptosign`).
+        // SCRAM: no channel binding is available; cryptosign: see `cryptosign`.
         let no_binding = authextra
             .and_then(|e| e.get("channel_binding"))
             .is_none_or(|b| *b == Value::Null);
@@ -364,7 +370,7 @@ impl RealmAuth {
                 "anonymous" => true,
                 "cryptosign" => {
                     extra_str("pubkey").is_some_and(|k| cryptosign::from_hex::<32>(k).is_some())
-                        && no_binding
+                        && cryptosign::binding(authextra, transport).is_some()
                 }
                 "wamp-scram" | "scram" => {
                     authid.is_some() && extra_str("nonce").is_some() && no_binding

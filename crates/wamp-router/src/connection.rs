@@ -504,15 +504,14 @@ impl Connection {
                     .and_then(|e| e.get("pubkey"))
                     .and_then(Value::as_str)
                     .unwrap_or_default();
-                let Some(pending) =
-                    crate::auth::cryptosign::start(&one, Some(authid.as_str()), hello_key)
-                else {
+                // (`can_start` checked the binding at HELLO.)
+                let binding = crate::auth::cryptosign::binding(hello_extra, &self.transport);
+                let Some(pending) = binding.and_then(|binding| {
+                    crate::auth::cryptosign::start(&one, Some(authid.as_str()), hello_key, binding)
+                }) else {
                     return self.protocol_violation("cryptosign HELLO without a valid pubkey");
                 };
-                let extra = dict! {
-                    "challenge" => pending.challenge_hex().as_str(),
-                    "channel_binding" => Value::Null,
-                };
+                let extra = pending.challenge_extra();
                 ("cryptosign", extra, DynamicState::Cryptosign(pending))
             }
             Credentials::Scram(user) => {
@@ -698,7 +697,7 @@ impl Connection {
             self.transport.allows(m)
                 && match *m {
                     "tls" => auth.offers(m) && cert_id.is_some(),
-                    _ => auth.can_start(m, details),
+                    _ => auth.can_start(m, details, &self.transport),
                 }
         });
         let peer_roles = details
@@ -816,22 +815,21 @@ impl Connection {
                 Flow::Continue
             }
             Some("cryptosign") => {
-                let pubkey = details
-                    .get("authextra")
-                    .and_then(Value::as_dict)
+                let authextra = details.get("authextra").and_then(Value::as_dict);
+                let pubkey = authextra
                     .and_then(|e| e.get("pubkey"))
                     .and_then(Value::as_str)
                     .unwrap_or_default();
-                let Some(pending) = crate::auth::cryptosign::start(auth, authid, pubkey) else {
+                // (`can_start` checked the binding.)
+                let binding = crate::auth::cryptosign::binding(authextra, &self.transport);
+                let Some(pending) = binding.and_then(|binding| {
+                    crate::auth::cryptosign::start(auth, authid, pubkey, binding)
+                }) else {
                     return self.protocol_violation("cryptosign HELLO without a valid pubkey");
                 };
-                // No channel binding (see auth::cryptosign): `channel_binding` is null.
                 self.link.send(&Message::Challenge {
                     method: "cryptosign".into(),
-                    extra: dict! {
-                        "challenge" => pending.challenge_hex().as_str(),
-                        "channel_binding" => Value::Null,
-                    },
+                    extra: pending.challenge_extra(),
                 });
                 self.state = State::Authenticating(Box::new(Pending {
                     realm,

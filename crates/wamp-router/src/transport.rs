@@ -1,8 +1,8 @@
 //! What the router knows about the transport under a connection: facts the
 //! transport layer established before the first WAMP message (peer address, a
-//! verified TLS client certificate, the listener's allowed authentication methods),
-//! and the `transport` dict dynamic authenticators and authorizers get
-//! ([`TransportInfo::details`]).
+//! verified TLS client certificate, the TLS channel binding value, the listener's
+//! allowed authentication methods), and the `transport` dict dynamic authenticators
+//! and authorizers get ([`TransportInfo::details`]).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -59,6 +59,26 @@ pub struct TransportInfo {
     pub unix: bool,
     /// Details of the verified client certificate (set with `client_cert_id`).
     pub peer_cert: Option<Arc<PeerCert>>,
+    /// The connection's `tls-exporter` channel binding value (RFC 9266), when it
+    /// runs over TLS 1.3; WAMP-Cryptosign can bind to it.
+    pub channel_binding: Option<TlsExporter>,
+}
+
+/// A `tls-exporter` channel binding value (RFC 9266): 32 bytes exported from the
+/// TLS session with the label `EXPORTER-Channel-Binding` and no context. Its
+/// `Debug` form does not show it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct TlsExporter(pub [u8; 32]);
+
+impl TlsExporter {
+    /// The RFC 9266 exporter label.
+    pub const LABEL: &'static [u8] = b"EXPORTER-Channel-Binding";
+}
+
+impl std::fmt::Debug for TlsExporter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TlsExporter(<redacted>)")
+    }
 }
 
 impl TransportInfo {
@@ -199,5 +219,17 @@ mod tests {
             ..TransportInfo::default()
         };
         assert_eq!(v6.peer_string().as_deref(), Some("tcp6:::1:7"));
+    }
+
+    #[test]
+    fn the_channel_binding_value_is_not_printed() {
+        let info = TransportInfo {
+            channel_binding: Some(TlsExporter([0xab; 32])),
+            ..TransportInfo::default()
+        };
+        let shown = format!("{info:?}");
+        assert!(
+            shown.contains("<redacted>") && !shown.contains("ab, ab") && !shown.contains("171")
+        );
     }
 }

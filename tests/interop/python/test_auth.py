@@ -95,7 +95,8 @@ async def test_login_succeeds(peers, combo, name, spec, authid, authrole):
 
 
 async def test_cryptosign_channel_binding_is_not_offered(peers):
-    # No TLS channel binding here: a HELLO that asks for one cannot use cryptosign.
+    # Autobahn offers only tls-unique, which Junction (TLS 1.3) does not have (it
+    # binds with tls-exporter, over TLS only): such a HELLO cannot use cryptosign.
     with pytest.raises(ConnectionError) as refused:
         await peers.connect(
             "websocket", "json", realm=REALM, auth=cryptosign("cs-user", SEED, "tls-unique")

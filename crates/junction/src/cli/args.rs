@@ -11,8 +11,9 @@ use crate::bench::SerializerArg;
 ///
 /// Every option can also come from the environment (`JUNCTION_URL`, `JUNCTION_REALM`,
 /// `JUNCTION_SERIALIZER`, `JUNCTION_AUTHID`, `JUNCTION_AUTHMETHOD`, `JUNCTION_TICKET`,
-/// `JUNCTION_SECRET`, `JUNCTION_PRIVATE_KEY`, `JUNCTION_TLS_CA`, `JUNCTION_TLS_CERT`,
-/// `JUNCTION_TLS_KEY`), so a profile can be set once per shell.
+/// `JUNCTION_SECRET`, `JUNCTION_PRIVATE_KEY`, `JUNCTION_CHANNEL_BINDING`,
+/// `JUNCTION_TLS_CA`, `JUNCTION_TLS_CERT`, `JUNCTION_TLS_KEY`), so a profile can be
+/// set once per shell.
 #[derive(Args, Clone)]
 pub struct ConnectArgs {
     /// Router URL: ws://host:port/path, rs://host:port, unix:///path/to/socket, or
@@ -46,6 +47,16 @@ pub struct ConnectArgs {
     /// by public key).
     #[arg(long, env = "JUNCTION_PRIVATE_KEY", hide_env_values = true)]
     pub private_key: Option<String>,
+    /// Cryptosign: bind the signature to this TLS connection (channel binding
+    /// `tls-exporter`, RFC 9266). Needs wss:// or rss:// with TLS 1.3. In the
+    /// environment: 1/true/yes/on or 0/false/no/off.
+    #[arg(
+        long,
+        env = "JUNCTION_CHANNEL_BINDING",
+        action = clap::ArgAction::SetTrue,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub channel_binding: bool,
     /// TLS: a PEM file of CA certificates to trust for the router's certificate
     /// (besides the built-in public roots).
     #[arg(long, env = "JUNCTION_TLS_CA", value_name = "FILE")]
@@ -72,6 +83,7 @@ impl std::fmt::Debug for ConnectArgs {
             .field("ticket", &given(&self.ticket))
             .field("secret", &given(&self.secret))
             .field("private_key", &given(&self.private_key))
+            .field("channel_binding", &self.channel_binding)
             .field("tls_ca", &self.tls_ca)
             .field("tls_cert", &self.tls_cert)
             .field("tls_key", &self.tls_key)
@@ -258,6 +270,7 @@ mod tests {
             private_key: Some(
                 "4d57d97a68f555696620a6d849c0ce582568518d729eb753dc7c732de2804510".into(),
             ),
+            channel_binding: false,
             tls_ca: None,
             tls_cert: None,
             tls_key: None,

@@ -150,6 +150,9 @@ fn authenticate(args: &ConnectArgs, options: &mut ConnectOptions) -> Result<(), 
     needs("wamp-scram", "--secret", args.secret.is_some())?;
     needs("scram", "--secret", args.secret.is_some())?;
     needs("cryptosign", "--private-key", args.private_key.is_some())?;
+    if args.channel_binding && !methods.iter().any(|m| m == "cryptosign") {
+        return Err("--channel-binding is for cryptosign (--private-key)".into());
+    }
     let needs_authid = methods
         .iter()
         .any(|m| matches!(m.as_str(), "ticket" | "wampcra" | "wamp-scram" | "scram"));
@@ -162,6 +165,7 @@ fn authenticate(args: &ConnectArgs, options: &mut ConnectOptions) -> Result<(), 
     if let Some(key) = &args.private_key {
         options.cryptosign_key = Some(PrivateKey::new(crate::keygen::load_private_key(key)?));
     }
+    options.cryptosign_channel_binding = args.channel_binding;
     options.authmethods = methods;
     Ok(())
 }
