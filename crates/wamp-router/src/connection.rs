@@ -961,8 +961,12 @@ impl Connection {
                 // time taken does not tell which authids exist.
                 let user = auth.ticket.get(&authid);
                 let stored = user.or_else(|| auth.ticket.values().next());
-                let ok =
-                    stored.is_some_and(|u| crate::auth::verify_ticket(signature, &u.ticket_hash));
+                // PBKDF2 takes long: the other connections keep being served meanwhile.
+                let ok = stored.is_some_and(|u| {
+                    crate::blocking::run_blocking(|| {
+                        crate::auth::verify_ticket(signature, &u.ticket_hash)
+                    })
+                });
                 user.filter(|_| ok)
                     .map(|u| (u.role.clone(), "ticket", None))
             }

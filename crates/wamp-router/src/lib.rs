@@ -15,6 +15,7 @@
 pub mod auth;
 pub mod authenticator;
 pub mod authorizer;
+pub mod blocking;
 pub mod broker;
 pub mod connection;
 pub mod dealer;
