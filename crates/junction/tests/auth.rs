@@ -1017,3 +1017,37 @@ ticket_hash = "{}"
     assert_eq!(log.len(), 4, "{log:?}");
     assert_eq!(log[0], "call", "the call waited for the hashes: {log:?}");
 }
+
+/// A peer that opens a transport and never sends HELLO is closed (no ABORT: there
+/// is no session) after `auth_timeout_ms`; a session that said HELLO in time stays.
+#[tokio::test]
+async fn connection_without_hello_is_closed() {
+    let router = TestRouter::start_with(|c| c.limits.auth_timeout_ms = 300).await;
+    let session = router.join().await;
+    let mut ws = test_support::raw_ws(&router.ws_url(), &["wamp.2.json"])
+        .await
+        .expect("websocket");
+    let mut rs = test_support::raw_rawsocket_tcp(router.rs, wamp_proto::Serializer::Json)
+        .await
+        .expect("rawsocket");
+    // Generous bounds: they only show that the connections do get closed.
+    for (name, peer) in [("websocket", &mut ws), ("rawsocket", &mut rs)] {
+        peer.set_timeout(std::time::Duration::from_secs(10));
+        let frames = peer.expect_closed().await;
+        assert!(
+            frames.iter().all(|f| !matches!(
+                f,
+                test_support::PeerFrame::Text(_) | test_support::PeerFrame::Binary(_)
+            )),
+            "{name}: no WAMP message before HELLO: {frames:?}"
+        );
+    }
+    // The session that joined before is still served, past the timeout.
+    let count = within(
+        "session count",
+        session.call("wamp.session.count", vec![], Dict::new()),
+    )
+    .await
+    .expect("call");
+    assert_eq!(count.args, vec![Value::from(1)]);
+}
