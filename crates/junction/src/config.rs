@@ -47,7 +47,7 @@
 //! slow_consumer = "disconnect"  # or "drop": what a full outbox does to EVENTs
 //! calls_per_caller = 10000      # calls one session may have waiting
 //! calls_per_callee = 10000      # invocations one callee may have unanswered
-//! auth_timeout_ms = 10000       # time to answer a CHALLENGE
+//! auth_timeout_ms = 10000       # time to send HELLO, and to answer a CHALLENGE
 //! auth_failures_free = 3        # failed logins from one address before it is slowed down
 //! auth_failure_delay_ms = 500   # then each new connection from it waits this, doubling (0: off)
 //! auth_failure_max_delay_ms = 30000
@@ -351,7 +351,7 @@ pub struct Limits {
     pub calls_per_caller: usize,
     /// Most invocations one callee may have unanswered.
     pub calls_per_callee: usize,
-    /// Milliseconds a client has to answer a CHALLENGE.
+    /// Milliseconds a client has to send its first HELLO, and to answer a CHALLENGE.
     pub auth_timeout_ms: u64,
     /// Failed authentications from one address before its connections are slowed down.
     pub auth_failures_free: u32,

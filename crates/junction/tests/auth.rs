@@ -908,3 +908,146 @@ async fn an_expired_login_fails_like_a_wrong_one() {
     .expect("a login that has not expired yet works");
     assert_eq!(detail(&session, "authid"), "temporary");
 }
+
+/// PBKDF2 rounds of the slow ticket user: hashing takes far longer than a call
+/// round trip on loopback, in debug and release builds alike.
+const SLOW_ITERATIONS: u32 = 300_000;
+
+/// A ticket hash with many iterations, made up rather than computed (computing it
+/// would take as long as checking it); no ticket matches it.
+fn slow_ticket_hash() -> String {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    format!(
+        "$pbkdf2-sha256$i={SLOW_ITERATIONS}${}${}",
+        b64.encode([7u8; 16]),
+        b64.encode([0u8; 32])
+    )
+}
+
+/// Wrong tickets checked against an expensive hash do not stall the router's only
+/// worker thread: a call on another realm completes while the hashes run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn ticket_hashing_does_not_stall_other_connections() {
+    let toml = format!(
+        r#"
+[[realm]]
+name = "open"
+
+[[realm]]
+name = "guarded"
+[[realm.auth.ticket]]
+authid = "slow"
+role = "user"
+ticket_hash = "{}"
+"#,
+        slow_ticket_hash()
+    );
+    let parsed = junction::Config::from_toml(&toml).expect("config parses");
+    let router = TestRouter::start_with(move |c| c.realms = parsed.realms).await;
+    let options = || ConnectOptions::default();
+    let callee = Session::connect_with(&router.ws_url(), "open", options())
+        .await
+        .expect("callee joins");
+    callee
+        .register_fn("com.example.ping", |args, _kwargs| async move {
+            Ok((args, Dict::new()))
+        })
+        .await
+        .expect("register");
+    let caller = Session::connect_with(&router.ws_url(), "open", options())
+        .await
+        .expect("caller joins");
+
+    let mut peers = Vec::new();
+    for _ in 0..3 {
+        let mut peer = test_support::raw_ws(&router.ws_url(), &["wamp.2.json"])
+            .await
+            .expect("connect");
+        let details = dict! {
+            "roles" => dict! {"caller" => Dict::new()},
+            "authmethods" => vec![Value::from("ticket")],
+            "authid" => "slow",
+        };
+        peer.send(Message::Hello {
+            realm: "guarded".into(),
+            details,
+        })
+        .await
+        .expect("hello");
+        match peer.recv().await {
+            Some(Message::Challenge { method, .. }) => assert_eq!(method, "ticket"),
+            other => panic!("expected CHALLENGE, got {other:?}"),
+        }
+        // Hashing may take long in a debug build on a busy machine.
+        peer.set_timeout(std::time::Duration::from_secs(300));
+        peers.push(peer);
+    }
+
+    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::<&'static str>::new()));
+    let mut aborts = Vec::new();
+    for mut peer in peers {
+        peer.send(Message::Authenticate {
+            signature: "wrong ticket".into(),
+            extra: Dict::new(),
+        })
+        .await
+        .expect("authenticate");
+        let log = log.clone();
+        aborts.push(tokio::spawn(async move {
+            let answer = peer.recv().await;
+            log.lock().expect("log").push("abort");
+            answer
+        }));
+    }
+    let reply = caller
+        .call("com.example.ping", vec![Value::from(1)], Dict::new())
+        .await
+        .expect("call");
+    log.lock().expect("log").push("call");
+    assert_eq!(reply.args, vec![Value::from(1)]);
+
+    for abort in aborts {
+        match abort.await.expect("task") {
+            Some(Message::Abort { reason, .. }) => assert_eq!(reason, "wamp.error.not_authorized"),
+            other => panic!("expected ABORT, got {other:?}"),
+        }
+    }
+    let log = log.lock().expect("log").clone();
+    assert_eq!(log.len(), 4, "{log:?}");
+    assert_eq!(log[0], "call", "the call waited for the hashes: {log:?}");
+}
+
+/// A peer that opens a transport and never sends HELLO is closed (no ABORT: there
+/// is no session) after `auth_timeout_ms`; a session that said HELLO in time stays.
+#[tokio::test]
+async fn connection_without_hello_is_closed() {
+    let router = TestRouter::start_with(|c| c.limits.auth_timeout_ms = 300).await;
+    let session = router.join().await;
+    let mut ws = test_support::raw_ws(&router.ws_url(), &["wamp.2.json"])
+        .await
+        .expect("websocket");
+    let mut rs = test_support::raw_rawsocket_tcp(router.rs, wamp_proto::Serializer::Json)
+        .await
+        .expect("rawsocket");
+    // Generous bounds: they only show that the connections do get closed.
+    for (name, peer) in [("websocket", &mut ws), ("rawsocket", &mut rs)] {
+        peer.set_timeout(std::time::Duration::from_secs(10));
+        let frames = peer.expect_closed().await;
+        assert!(
+            frames.iter().all(|f| !matches!(
+                f,
+                test_support::PeerFrame::Text(_) | test_support::PeerFrame::Binary(_)
+            )),
+            "{name}: no WAMP message before HELLO: {frames:?}"
+        );
+    }
+    // The session that joined before is still served, past the timeout.
+    let count = within(
+        "session count",
+        session.call("wamp.session.count", vec![], Dict::new()),
+    )
+    .await
+    .expect("call");
+    assert_eq!(count.args, vec![Value::from(1)]);
+}

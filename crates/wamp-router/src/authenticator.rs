@@ -36,6 +36,9 @@ pub const NO_SUCH_ROLE: &str = "wamp.error.no_such_role";
 
 /// Default PBKDF2 parameters of salted WAMP-CRA (Autobahn's).
 const CRA_DEFAULT_ITERATIONS: u32 = 1000;
+/// Most PBKDF2 iterations an authenticator may ask for (salted WAMP-CRA): more is
+/// refused as a malformed answer rather than keeping a thread busy for minutes.
+pub const CRA_MAX_ITERATIONS: u32 = 10_000_000;
 const CRA_DEFAULT_KEYLEN: u32 = 32;
 
 /// `[realm.auth.dynamic]`: which methods a procedure decides.
@@ -297,10 +300,11 @@ fn cra_credentials(fields: &Dict) -> Option<Credentials> {
             salt: None,
         });
     };
-    let iterations = number("iterations", CRA_DEFAULT_ITERATIONS).filter(|n| *n > 0)?;
+    let iterations = number("iterations", CRA_DEFAULT_ITERATIONS)
+        .filter(|n| (1..=CRA_MAX_ITERATIONS).contains(n))?;
     let keylen = number("keylen", CRA_DEFAULT_KEYLEN).filter(|n| (1..=1024).contains(n))?;
     Some(Credentials::Cra {
-        key: derive_cra_key(secret, &salt, iterations, keylen),
+        key: crate::blocking::run_blocking(|| derive_cra_key(secret, &salt, iterations, keylen)),
         salt: Some(CraSalt {
             salt,
             iterations,
@@ -409,6 +413,18 @@ mod tests {
         };
         assert_eq!(key, derive_cra_key("secret123", "salt123", 1000, 32));
         assert_eq!(salt.map(|s| s.keylen), Some(32));
+        for iterations in [0, u64::from(CRA_MAX_ITERATIONS) + 1, u64::MAX] {
+            let answer = dict! {
+                "role" => "user", "secret" => "secret123", "salt" => "salt123",
+                "iterations" => iterations,
+            };
+            let refused = principal_from_answer(result(Value::Dict(answer)), "wampcra", "p", &auth);
+            assert_eq!(
+                refused.map(|_| ()).expect_err("too many iterations").uri,
+                AUTHENTICATION_FAILED,
+                "{iterations}"
+            );
+        }
         let missing = principal_from_answer(result(Value::from("user")), "wampcra", "p", &auth);
         assert_eq!(
             missing.map(|_| ()).expect_err("refused").uri,

@@ -220,6 +220,8 @@ pub struct Connection {
     /// The authorizer's verdict for the message being handled again.
     grant: Option<Verdict>,
     transport: TransportInfo,
+    /// When the first HELLO must have arrived; `None` once it has.
+    hello_deadline: Option<Instant>,
 }
 
 /// This connection's own way back to its peer.
@@ -274,6 +276,7 @@ impl Connection {
         outbox: Arc<Outbox>,
         transport: TransportInfo,
     ) -> Self {
+        let hello_deadline = Some(Instant::now() + router.auth_timeout);
         Connection {
             router,
             link: Link {
@@ -287,6 +290,7 @@ impl Connection {
             held: VecDeque::new(),
             grant: None,
             transport,
+            hello_deadline,
         }
     }
 
@@ -324,7 +328,10 @@ impl Connection {
         match &mut self.state {
             State::Closed => Flow::Close,
             State::AwaitingHello => match message {
-                Message::Hello { realm, details } => self.hello(&realm, &details),
+                Message::Hello { realm, details } => {
+                    self.hello_deadline = None;
+                    self.hello(&realm, &details)
+                }
                 Message::Abort { .. } => {
                     self.state = State::Closed;
                     Flow::Close
@@ -880,18 +887,29 @@ impl Connection {
     }
 
     /// When the pending authentication times out (a CHALLENGE was sent and no
-    /// AUTHENTICATE came yet); `None` otherwise.
+    /// AUTHENTICATE came yet), or when the connection's first HELLO must have
+    /// arrived; `None` otherwise.
     pub fn auth_deadline(&self) -> Option<Instant> {
         match &self.state {
             State::Authenticating(p) => Some(p.deadline),
+            State::AwaitingHello if self.parked.is_none() => self.hello_deadline,
             _ => None,
         }
     }
 
     /// The transport's timer for [`auth_deadline`](Self::auth_deadline) ran out:
     /// ABORT (`wamp.error.not_authorized`, "authentication timed out") if the
-    /// authentication is still pending.
+    /// authentication is still pending. No HELLO in time: the transport is closed
+    /// (there is no session to ABORT yet).
     pub fn auth_timed_out(&mut self) -> Flow {
+        if matches!(self.state, State::AwaitingHello)
+            && self.parked.is_none()
+            && self.hello_deadline.is_some_and(|d| d <= Instant::now())
+        {
+            tracing::debug!("no HELLO in time, closing the transport");
+            self.state = State::Closed;
+            return Flow::Close;
+        }
         if !matches!(&self.state, State::Authenticating(p) if p.deadline <= Instant::now()) {
             return Flow::Continue;
         }
@@ -967,8 +985,12 @@ impl Connection {
                 // time taken does not tell which authids exist.
                 let user = auth.ticket.get(&authid);
                 let stored = user.or_else(|| auth.ticket.values().next());
-                let ok =
-                    stored.is_some_and(|u| crate::auth::verify_ticket(signature, &u.ticket_hash));
+                // PBKDF2 takes long: the other connections keep being served meanwhile.
+                let ok = stored.is_some_and(|u| {
+                    crate::blocking::run_blocking(|| {
+                        crate::auth::verify_ticket(signature, &u.ticket_hash)
+                    })
+                });
                 user.filter(|_| ok)
                     .map(|u| (u.role.clone(), "ticket", None))
             }

@@ -15,6 +15,7 @@
 pub mod auth;
 pub mod authenticator;
 pub mod authorizer;
+pub mod blocking;
 pub mod broker;
 pub mod connection;
 pub mod dealer;
@@ -66,7 +67,8 @@ pub struct RouterConfig {
     pub outbox: OutboxLimits,
     /// Bounds on calls in flight.
     pub calls: CallLimits,
-    /// How long a peer has to answer a CHALLENGE with AUTHENTICATE.
+    /// How long a peer has to send its first HELLO, and to answer a CHALLENGE with
+    /// AUTHENTICATE.
     pub auth_timeout: std::time::Duration,
     /// How repeated authentication failures from one address are slowed down.
     pub auth_throttle: throttle::ThrottleConfig,

@@ -153,10 +153,16 @@ pub(crate) async fn drive<T: FrameIo>(
         let _ = shutdown.wait_for(|stop| *stop).await;
     };
     tokio::pin!(shutdown_signal);
-    // The AUTHENTICATE deadline, armed while a CHALLENGE is unanswered.
+    // The HELLO deadline until the first HELLO, then the AUTHENTICATE deadline
+    // while a CHALLENGE is unanswered; `auth_armed`: the deadline it is set to.
     let auth_timer = tokio::time::sleep(std::time::Duration::from_secs(3600));
     tokio::pin!(auth_timer);
-    let mut auth_armed = false;
+    let mut auth_armed = None;
+    arm(
+        connection.auth_deadline(),
+        auth_timer.as_mut(),
+        &mut auth_armed,
+    );
     // A router-initiated call (authenticator, authorizer) the connection waits
     // for: no further message is read until it is answered.
     let mut waiting: Option<wamp_router::internal_call::InternalCall> = None;
@@ -185,8 +191,8 @@ pub(crate) async fn drive<T: FrameIo>(
                 stopping = true;
                 connection.shutdown();
             }
-            () = &mut auth_timer, if auth_armed => {
-                auth_armed = false;
+            () = &mut auth_timer, if auth_armed.is_some() => {
+                auth_armed = None;
                 if connection.auth_timed_out() == Flow::Close {
                     outbox.close();
                     let flush = async {
@@ -200,6 +206,7 @@ pub(crate) async fn drive<T: FrameIo>(
                     let _ = tokio::time::timeout(LINGER, flush).await;
                     break;
                 }
+                arm(connection.auth_deadline(), auth_timer.as_mut(), &mut auth_armed);
             }
             answer = wait_for(&mut waiting), if waiting.is_some() => {
                 let flow = connection.resume(answer);
@@ -219,10 +226,7 @@ pub(crate) async fn drive<T: FrameIo>(
                     break;
                 }
                 // A dynamic WAMP-CRA CHALLENGE goes out after the authenticator answered.
-                if let (Some(deadline), false) = (connection.auth_deadline(), auth_armed) {
-                    auth_timer.as_mut().reset(deadline.into());
-                    auth_armed = true;
-                }
+                arm(connection.auth_deadline(), auth_timer.as_mut(), &mut auth_armed);
             }
             incoming = io.recv(), if waiting.is_none() => {
                 let mut incoming = incoming;
@@ -253,14 +257,7 @@ pub(crate) async fn drive<T: FrameIo>(
                     }
                 }
                 waiting = connection.take_wait();
-                match connection.auth_deadline() {
-                    Some(deadline) if !auth_armed => {
-                        auth_timer.as_mut().reset(deadline.into());
-                        auth_armed = true;
-                    }
-                    None => auth_armed = false,
-                    Some(_) => {}
-                }
+                arm(connection.auth_deadline(), auth_timer.as_mut(), &mut auth_armed);
                 if flow == Flow::Close {
                     // Write what is queued (an ABORT, say), then close; bounded in
                     // time in case the peer does not read.
@@ -283,6 +280,20 @@ pub(crate) async fn drive<T: FrameIo>(
     connection.transport_closed();
     outbox.close();
     let _ = tokio::time::timeout(LINGER, io.close()).await;
+}
+
+/// Sets `timer` to `deadline` if that is not the one it is set to (`armed`).
+fn arm(
+    deadline: Option<std::time::Instant>,
+    timer: std::pin::Pin<&mut tokio::time::Sleep>,
+    armed: &mut Option<std::time::Instant>,
+) {
+    if deadline != *armed {
+        if let Some(deadline) = deadline {
+            timer.reset(deadline.into());
+        }
+        *armed = deadline;
+    }
 }
 
 /// The answer of the router-initiated call in `waiting` (which must be `Some`).
