@@ -239,12 +239,12 @@ async fn accept_tcp(
                 match &listen.tls {
                     None => {
                         let serve = serve_tcp(stream, mode.clone(), info, shared.clone());
-                        tokio::spawn(after(wait, serve));
+                        spawn_after(wait, serve);
                     }
                     Some(acceptor) => {
                         let serve =
                             serve_tls(stream, acceptor.clone(), mode.clone(), info, shared.clone());
-                        tokio::spawn(after(wait, serve));
+                        spawn_after(wait, serve);
                     }
                 }
             }
@@ -296,12 +296,22 @@ async fn accept_unix(listener: UnixListener, auth_methods: Option<Arc<[String]>>
     }
 }
 
-/// Runs `serve` after `wait` (no timer at all when it is zero).
-async fn after(wait: Duration, serve: impl std::future::Future<Output = ()>) {
-    if !wait.is_zero() {
-        tokio::time::sleep(wait).await;
+/// Runs `serve` on its own task, after `wait` if that is not zero. The waiting
+/// wrapper boxes `serve`: held inline, it would double the size of every
+/// connection's task (an async fn keeps its argument and the awaited future apart).
+fn spawn_after<F>(wait: Duration, serve: F)
+where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    if wait.is_zero() {
+        tokio::spawn(serve);
+    } else {
+        let serve = Box::pin(serve);
+        tokio::spawn(async move {
+            tokio::time::sleep(wait).await;
+            serve.await;
+        });
     }
-    serve.await;
 }
 
 async fn serve_tcp(stream: TcpStream, mode: TcpMode, info: TransportInfo, shared: Shared) {
