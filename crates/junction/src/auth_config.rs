@@ -58,6 +58,7 @@
 //! [[realm.auth.scram]]             # junction hash-secret --method scram
 //! authid = "mary"
 //! role = "backend"
+//! dialect = "spec"                 # or "autobahn" (Autobahn|Python's `scram`, argon2id13 only)
 //! kdf = "argon2id13"               # or "pbkdf2" (then no `memory`)
 //! iterations = 3
 //! memory = 65536
@@ -80,8 +81,8 @@ use serde::Deserialize;
 use toml::Spanned;
 use wamp_proto::uri::{is_valid_pattern, is_valid_uri, MatchPolicy, UriRule};
 use wamp_router::auth::{
-    check_ticket_hash, cryptosign, scram, CraSalt, CraUser, CryptosignUser, Kdf, Permission,
-    PermissionMatch, RealmAuth, Role, ScramUser, TicketUser,
+    check_ticket_hash, cryptosign, scram, CraSalt, CraUser, CryptosignUser, Dialect, Kdf,
+    Permission, PermissionMatch, RealmAuth, Role, ScramUser, TicketUser,
 };
 use wamp_router::authenticator::DynamicAuthenticator;
 use wamp_router::authorizer::DynamicAuthorizer;
@@ -237,6 +238,9 @@ pub struct ScramConfig {
     pub authid: Spanned<String>,
     /// The role it gets.
     pub role: Spanned<String>,
+    /// `spec` (default) or `autobahn` (Autobahn|Python's `scram`, argon2id13 only).
+    #[serde(default)]
+    pub dialect: Option<Spanned<String>>,
     /// `argon2id13` or `pbkdf2`.
     pub kdf: Spanned<String>,
     /// KDF iterations (Argon2: time cost).
@@ -257,6 +261,22 @@ pub struct ScramConfig {
 /// The router's form of a SCRAM user, or what is wrong and where.
 fn scram_user(c: &ScramConfig) -> Result<ScramUser, (std::ops::Range<usize>, String)> {
     let id = c.authid.get_ref();
+    let dialect = match c.dialect.as_ref().map(|d| (d.get_ref().as_str(), d.span())) {
+        None | Some(("spec", _)) => Dialect::Spec,
+        Some(("autobahn", _)) => Dialect::Autobahn,
+        Some((other, span)) => {
+            return Err((
+                span,
+                format!("scram user '{id}': dialect '{other}' is not spec or autobahn"),
+            ))
+        }
+    };
+    if dialect == Dialect::Autobahn && c.kdf.get_ref() != "argon2id13" {
+        return Err((
+            c.kdf.span(),
+            format!("scram user '{id}': dialect autobahn needs kdf argon2id13"),
+        ));
+    }
     let kdf = match (c.kdf.get_ref().as_str(), &c.memory) {
         ("argon2id13", Some(m)) => Kdf::Argon2id13 {
             memory: *m.get_ref(),
@@ -305,6 +325,7 @@ fn scram_user(c: &ScramConfig) -> Result<ScramUser, (std::ops::Range<usize>, Str
     };
     Ok(ScramUser {
         role: c.role.get_ref().clone(),
+        dialect,
         kdf,
         iterations: *c.iterations.get_ref(),
         salt,
@@ -911,6 +932,19 @@ pub struct HashSecretArgs {
     /// WAMP-SCRAM with argon2id13: memory cost in KiB.
     #[arg(long, default_value_t = 65536)]
     pub memory: u32,
+    /// WAMP-SCRAM: the dialect the keys are for (`autobahn`: Autobahn|Python's
+    /// `scram` client, argon2id13 only).
+    #[arg(long, value_enum, default_value_t = DialectArg::Spec)]
+    pub dialect: DialectArg,
+}
+
+/// `hash-secret --dialect`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DialectArg {
+    /// The WAMP spec's.
+    Spec,
+    /// Autobahn|Python's `AuthScram`.
+    Autobahn,
 }
 
 /// Leaves the secret out.
@@ -924,6 +958,7 @@ impl std::fmt::Debug for HashSecretArgs {
             .field("method", &self.method)
             .field("kdf", &self.kdf)
             .field("memory", &self.memory)
+            .field("dialect", &self.dialect)
             .finish()
     }
 }
@@ -970,7 +1005,13 @@ pub fn hash_secret(args: HashSecretArgs) -> anyhow::Result<()> {
             anyhow::ensure!(args.salt.is_none(), "--salt is for salted WAMP-CRA only");
             println!(
                 "{}",
-                scram_form(&secret, args.kdf, args.iterations, args.memory)?
+                scram_form_in(
+                    args.dialect,
+                    &secret,
+                    args.kdf,
+                    args.iterations,
+                    args.memory
+                )?
             );
             return Ok(());
         }
@@ -980,6 +1021,9 @@ pub fn hash_secret(args: HashSecretArgs) -> anyhow::Result<()> {
         HashMethod::Ticket => {
             anyhow::ensure!(args.salt.is_none(), "--salt is for salted WAMP-CRA only");
         }
+    }
+    if args.dialect != DialectArg::Spec {
+        anyhow::bail!("--dialect is for --method scram only");
     }
     println!(
         "{}",
@@ -1025,17 +1069,37 @@ pub fn scram_form(
     iterations: Option<u32>,
     memory: u32,
 ) -> anyhow::Result<String> {
+    scram_form_in(DialectArg::Spec, password, kdf, iterations, memory)
+}
+
+/// [`scram_form`] for `dialect` (the Autobahn dialect with argon2id13 only).
+pub fn scram_form_in(
+    dialect: DialectArg,
+    password: &str,
+    kdf: KdfArg,
+    iterations: Option<u32>,
+    memory: u32,
+) -> anyhow::Result<String> {
     let (kdf, iterations) = match kdf {
         KdfArg::Argon2id13 => (Kdf::Argon2id13 { memory }, iterations.unwrap_or(3)),
         KdfArg::Pbkdf2 => (Kdf::Pbkdf2, iterations.unwrap_or(100_000)),
     };
-    let user = scram::new_user("", password, kdf, iterations).map_err(anyhow::Error::msg)?;
+    let (dialect, dialect_line) = match dialect {
+        DialectArg::Spec => (Dialect::Spec, ""),
+        DialectArg::Autobahn => (Dialect::Autobahn, "dialect = \"autobahn\"\n"),
+    };
+    anyhow::ensure!(
+        !(dialect == Dialect::Autobahn && kdf == Kdf::Pbkdf2),
+        "--dialect autobahn needs --kdf argon2id13 (Autobahn|Python's pbkdf2 SCRAM does not work)"
+    );
+    let user =
+        scram::new_user("", password, dialect, kdf, iterations).map_err(anyhow::Error::msg)?;
     let memory = match kdf {
         Kdf::Argon2id13 { memory } => format!("memory = {memory}\n"),
         Kdf::Pbkdf2 => String::new(),
     };
     Ok(format!(
-        "kdf = \"{}\"\niterations = {iterations}\n{memory}salt = \"{}\"\nstored_key = \"{}\"\nserver_key = \"{}\"",
+        "{dialect_line}kdf = \"{}\"\niterations = {iterations}\n{memory}salt = \"{}\"\nstored_key = \"{}\"\nserver_key = \"{}\"",
         kdf.name(),
         B64.encode(&user.salt),
         B64.encode(user.stored_key),
@@ -1155,6 +1219,7 @@ secret = "s3cret"
             method: None,
             kdf: super::KdfArg::Pbkdf2,
             memory: 8,
+            dialect: super::DialectArg::Spec,
         };
         let text = format!("{args:?}");
         assert!(
@@ -1260,5 +1325,50 @@ role = "user"
         assert!(e.contains("line 9") && e.contains("stored_key"), "{e}");
         let e = scram("kdf = \"pbkdf2\"\niterations = 1\n");
         assert!(e.contains("salt"), "{e}");
+        let e = scram(&format!(
+            "dialect = \"crossbar\"\nkdf = \"pbkdf2\"\niterations = 1\n{keys}"
+        ));
+        assert!(e.contains("line 6") && e.contains("dialect"), "{e}");
+        let e = scram(&format!(
+            "dialect = \"autobahn\"\nkdf = \"pbkdf2\"\niterations = 1\n{keys}"
+        ));
+        assert!(
+            e.contains("line 7") && e.contains("kdf") && e.contains("autobahn"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn autobahn_dialect_scram_users() {
+        use super::{DialectArg, KdfArg};
+        let form = super::scram_form_in(
+            DialectArg::Autobahn,
+            "pencil",
+            KdfArg::Argon2id13,
+            Some(1),
+            64,
+        )
+        .expect("scram form");
+        assert!(form.starts_with("dialect = \"autobahn\"\n"), "{form}");
+        let e = super::scram_form_in(DialectArg::Autobahn, "pencil", KdfArg::Pbkdf2, Some(1), 64)
+            .expect_err("pbkdf2 refused");
+        assert!(e.to_string().contains("--kdf argon2id13"), "{e}");
+        let c = Config::from_toml(&realm(&format!(
+            "[[realm.auth.scram]]\nauthid = \"ab\"\nrole = \"user\"\n{form}\n"
+        )))
+        .expect("parses");
+        let auth = &c.router_config().realms[0].auth;
+        let user = &auth.scram["ab"];
+        assert_eq!(user.dialect, wamp_router::auth::Dialect::Autobahn);
+        // The stored keys are the Autobahn dialect's for this password.
+        let salted = wamp_router::auth::scram::salted_password_in(
+            user.dialect,
+            "pencil",
+            user.kdf,
+            &user.salt,
+            user.iterations,
+        )
+        .expect("kdf");
+        assert_eq!(wamp_router::auth::scram::keys(&salted).1, user.stored_key);
     }
 }

@@ -196,6 +196,7 @@ fn authenticate(args: &[Value]) -> HandlerResult {
         let user = wamp_router::auth::scram::new_user(
             "",
             "mary's password",
+            wamp_router::auth::Dialect::Spec,
             wamp_router::auth::Kdf::Pbkdf2,
             64,
         )

@@ -24,7 +24,7 @@ pub mod cryptosign;
 pub mod scram;
 
 pub use cryptosign::CryptosignUser;
-pub use scram::{Kdf, ScramUser};
+pub use scram::{Dialect, Kdf, ScramUser};
 
 use crate::authenticator::DynamicAuthenticator;
 use crate::authorizer::DynamicAuthorizer;

@@ -24,7 +24,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 
 use crate::auth::cryptosign::parse_pubkey;
-use crate::auth::scram::{check_params, Kdf, ScramUser};
+use crate::auth::scram::{check_params, Dialect, Kdf, ScramUser};
 use crate::auth::{derive_cra_key, CraSalt, RealmAuth};
 use crate::internal_call::Answer;
 
@@ -275,6 +275,7 @@ fn scram_credentials(fields: &Dict, role: &str) -> Option<Credentials> {
     check_params(kdf, &salt, iterations).ok()?;
     Some(Credentials::Scram(Box::new(ScramUser {
         role: role.to_owned(),
+        dialect: Dialect::Spec,
         kdf,
         iterations,
         salt,

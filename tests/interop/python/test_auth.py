@@ -1,5 +1,7 @@
-"""Authentication with Autobahn|Python: ticket, WAMP-CRA (plain and salted) and
-WAMP-Cryptosign logins on the realm `junction.auth` of tests/interop/junction.toml.
+"""Authentication with Autobahn|Python: ticket, WAMP-CRA (plain and salted),
+WAMP-Cryptosign and WAMP-SCRAM (Autobahn's own `AuthScram`, against a user of the
+`autobahn` dialect) logins on the realm `junction.auth` of
+tests/interop/junction.toml.
 
 Right credentials join and WELCOME names the authid, authrole and authmethod;
 wrong ones get ABORT wamp.error.not_authorized; the role's permissions apply
@@ -66,12 +68,35 @@ def cryptosign(authid, seed, channel_binding=None):
     return spec
 
 
+def scram(authid, password):
+    """Autobahn's own WAMP-SCRAM client (method `scram`, kdf argon2id-13). It
+    checks the router's `scram_server_signature` in WELCOME; `checked` records
+    what that check returned (None: the signature was right)."""
+    authenticator = wamp_auth.AuthScram(authid=authid, password=password)
+    checked = []
+
+    def on_welcome(session, authextra):
+        result = authenticator.on_welcome(session, authextra)
+        checked.append(result)
+        return result
+
+    return {
+        "authmethods": ["scram"],
+        "authid": authid,
+        "authextra": authenticator.authextra,  # the client nonce
+        "answer": authenticator.on_challenge,
+        "on_welcome": on_welcome,
+        "checked": checked,
+    }
+
+
 GOOD = [
     ("ticket", ticket("ticket-user", "ticket-secret"), "ticket-user", "writer"),
     ("wampcra", wampcra("cra-user", "cra-secret"), "cra-user", "reader"),
     ("wampcra-salted", wampcra("cra-salted", "salted-secret"), "cra-salted", "reader"),
     ("cryptosign", cryptosign("cs-user", SEED), "cs-user", "writer"),
     ("cryptosign-by-key", cryptosign(None, SEED), "cs-user", "writer"),
+    ("scram", scram("scram-user", "scram-secret"), "scram-user", "reader"),
 ]
 
 BAD = [
@@ -81,6 +106,9 @@ BAD = [
     ("wampcra-salted", wampcra("cra-salted", "cra-secret")),
     ("cryptosign-wrong-key", cryptosign("cs-user", bytes(32))),
     ("cryptosign-unknown-key", cryptosign(None, bytes([7]) * 32)),
+    ("scram", scram("scram-user", "wrong")),
+    # an unknown authid gets a challenge Autobahn answers, then ABORT
+    ("scram-unknown", scram("nobody", "scram-secret")),
 ]
 
 
@@ -92,6 +120,16 @@ async def test_login_succeeds(peers, combo, name, spec, authid, authrole):
     assert details.authid == authid
     assert details.authrole == authrole
     assert details.authmethod == spec["authmethods"][0]
+
+
+@pytest.mark.parametrize("combo", COMBOS, ids=IDS)
+async def test_scram_server_signature_is_verified(peers, combo):
+    spec = scram("scram-user", "scram-secret")
+    session = await peers.connect(*combo, realm=REALM, auth=spec)
+    details = session.joined.result()
+    assert details.authmethod == "scram"
+    assert "scram_server_signature" in details.authextra
+    assert spec["checked"] == [None]
 
 
 async def test_cryptosign_channel_binding_is_not_offered(peers):

@@ -147,6 +147,12 @@ class Client(ApplicationSession):
             return super().onChallenge(challenge)
         return self.auth["answer"](self, challenge)
 
+    def onWelcome(self, welcome):
+        # mutual authentication (WAMP-SCRAM checks the server's signature here)
+        if self.auth and "on_welcome" in self.auth:
+            return self.auth["on_welcome"](self, welcome.authextra)
+        return super().onWelcome(welcome)
+
     def onJoin(self, details):
         if not self.joined.done():
             self.joined.set_result(details)
@@ -190,7 +196,8 @@ async def connect(
     `features` adds feature flags to HELLO.Details.roles (e.g.
     {"publisher": {"payload_passthru_mode": True}}), for features Autobahn
     doesn't announce itself. `auth` = {"authmethods", "authid"?, "authextra"?,
-    "answer"? (session, challenge) -> signature}. A refused join raises
+    "answer"? (session, challenge) -> signature, "on_welcome"? (session,
+    authextra) -> None or why the router is not trusted}. A refused join raises
     ConnectionError; the session's `leave_details.reason` is in its text.
     """
     if transport not in TRANSPORTS:

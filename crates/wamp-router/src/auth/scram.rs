@@ -4,8 +4,15 @@
 //! The router stores per user only the salt, the KDF parameters, `StoredKey` and
 //! `ServerKey`; a leaked configuration does not let anyone log in. The method is
 //! accepted under the spec's name `wamp-scram` and under `scram` (the name
-//! Autobahn and Crossbar.io use); the exchange is the spec's either way, and
-//! WELCOME names the method the client asked for.
+//! Autobahn and Crossbar.io use); WELCOME names the method the client asked for.
+//!
+//! Each user has a [`Dialect`]. The spec's dialect runs for either name. The
+//! Autobahn dialect is what Autobahn|Python's `AuthScram` speaks (method `scram`
+//! only, Argon2 only): CHALLENGE kdf `argon2id-13` with no other keys than it
+//! reads, the AuthMessage ends in `c=,r=<nonce>`, `SaltedPassword` is the ASCII
+//! of the unpadded Base64 hash rather than the raw bytes (so its keys differ
+//! from the spec's for the same password), and WELCOME carries the server
+//! signature as `scram_server_signature`.
 //!
 //! Passwords are used as their UTF-8 bytes (no SASLprep normalisation).
 
@@ -45,12 +52,42 @@ impl Kdf {
     }
 }
 
+/// Which variant of the exchange a user speaks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Dialect {
+    /// The WAMP spec's (`"spec"`).
+    #[default]
+    Spec,
+    /// Autobahn|Python's `AuthScram` (`"autobahn"`), Argon2 only.
+    Autobahn,
+}
+
+impl Dialect {
+    /// The name used in configuration.
+    pub fn name(self) -> &'static str {
+        match self {
+            Dialect::Spec => "spec",
+            Dialect::Autobahn => "autobahn",
+        }
+    }
+
+    /// The KDF's name in this dialect's CHALLENGE.
+    fn kdf_name(self, kdf: Kdf) -> &'static str {
+        match (self, kdf) {
+            (Dialect::Autobahn, Kdf::Argon2id13 { .. }) => "argon2id-13",
+            _ => kdf.name(),
+        }
+    }
+}
+
 /// A SCRAM user: salt, KDF parameters and the two derived keys. Its `Debug`
 /// form leaves the keys out.
 #[derive(Clone)]
 pub struct ScramUser {
     /// The role the user gets.
     pub role: String,
+    /// The variant of the exchange the keys were made for.
+    pub dialect: Dialect,
     /// How the password was stretched.
     pub kdf: Kdf,
     /// KDF iterations (Argon2: time cost).
@@ -67,6 +104,7 @@ impl std::fmt::Debug for ScramUser {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ScramUser")
             .field("role", &self.role)
+            .field("dialect", &self.dialect)
             .field("kdf", &self.kdf)
             .field("iterations", &self.iterations)
             .field("keys", &"<redacted>")
@@ -114,6 +152,29 @@ pub fn salted_password(
     Ok(out)
 }
 
+/// `SaltedPassword` in `dialect`: for the Autobahn dialect (Argon2 only) the
+/// ASCII bytes of the unpadded Base64 form of the spec's 32 bytes.
+pub fn salted_password_in(
+    dialect: Dialect,
+    password: &str,
+    kdf: Kdf,
+    salt: &[u8],
+    iterations: u32,
+) -> Result<Vec<u8>, String> {
+    let raw = salted_password(password, kdf, salt, iterations)?;
+    match (dialect, kdf) {
+        (Dialect::Spec, _) => Ok(raw.to_vec()),
+        (Dialect::Autobahn, Kdf::Argon2id13 { .. }) => {
+            Ok(base64::engine::general_purpose::STANDARD_NO_PAD
+                .encode(raw)
+                .into_bytes())
+        }
+        (Dialect::Autobahn, Kdf::Pbkdf2) => {
+            Err("the autobahn dialect works with kdf argon2id13 only".into())
+        }
+    }
+}
+
 fn hmac(key: &[u8], message: &[u8]) -> [u8; 32] {
     let mut mac = HmacSha256::new_from_slice(key).expect("HMAC takes any key length");
     mac.update(message);
@@ -121,24 +182,27 @@ fn hmac(key: &[u8], message: &[u8]) -> [u8; 32] {
 }
 
 /// `(ClientKey, StoredKey, ServerKey)` for a `SaltedPassword`.
-pub fn keys(salted_password: &[u8; 32]) -> ([u8; 32], [u8; 32], [u8; 32]) {
+pub fn keys(salted_password: &[u8]) -> ([u8; 32], [u8; 32], [u8; 32]) {
     let client_key = hmac(salted_password, b"Client Key");
     let stored_key: [u8; 32] = Sha256::digest(client_key).into();
     let server_key = hmac(salted_password, b"Server Key");
     (client_key, stored_key, server_key)
 }
 
-/// A new user's stored form for `password`, with a random 16-byte salt.
+/// A new user's stored form for `password` in `dialect`, with a random 16-byte salt.
 pub fn new_user(
     role: &str,
     password: &str,
+    dialect: Dialect,
     kdf: Kdf,
     iterations: u32,
 ) -> Result<ScramUser, String> {
     let salt: [u8; 16] = rand::random();
-    let (_, stored_key, server_key) = keys(&salted_password(password, kdf, &salt, iterations)?);
+    let salted = salted_password_in(dialect, password, kdf, &salt, iterations)?;
+    let (_, stored_key, server_key) = keys(&salted);
     Ok(ScramUser {
         role: role.to_owned(),
+        dialect,
         kdf,
         iterations,
         salt: salt.to_vec(),
@@ -161,14 +225,37 @@ pub fn auth_message(
     salt_b64: &str,
     iterations: u32,
 ) -> String {
+    auth_message_in(
+        Dialect::Spec,
+        authid,
+        client_nonce,
+        nonce,
+        salt_b64,
+        iterations,
+    )
+}
+
+/// The AuthMessage in `dialect`; Autobahn's has `c=,r=<nonce>` at the end and
+/// the authid unescaped.
+pub fn auth_message_in(
+    dialect: Dialect,
+    authid: &str,
+    client_nonce: &str,
+    nonce: &str,
+    salt_b64: &str,
+    iterations: u32,
+) -> String {
+    let (authid, binding) = match dialect {
+        Dialect::Spec => (saslname(authid), "biws"),
+        Dialect::Autobahn => (authid.to_owned(), ""),
+    };
     format!(
-        "n={},r={client_nonce},r={nonce},s={salt_b64},i={iterations},c=biws,r={nonce}",
-        saslname(authid)
+        "n={authid},r={client_nonce},r={nonce},s={salt_b64},i={iterations},c={binding},r={nonce}"
     )
 }
 
 /// `ClientProof = ClientKey XOR HMAC(StoredKey, AuthMessage)`.
-pub fn client_proof(salted_password: &[u8; 32], auth_message: &str) -> [u8; 32] {
+pub fn client_proof(salted_password: &[u8], auth_message: &str) -> [u8; 32] {
     let (client_key, stored_key, _) = keys(salted_password);
     let signature = hmac(&stored_key, auth_message.as_bytes());
     std::array::from_fn(|i| client_key[i] ^ signature[i])
@@ -194,6 +281,7 @@ pub fn verify_proof(stored_key: &[u8; 32], auth_message: &str, proof: &[u8]) -> 
 pub(crate) struct Pending {
     /// The method name the client used (`wamp-scram` or `scram`).
     pub method: &'static str,
+    dialect: Dialect,
     role: Option<String>,
     stored_key: [u8; 32],
     server_key: [u8; 32],
@@ -201,19 +289,35 @@ pub(crate) struct Pending {
     auth_message: String,
 }
 
-/// The salt, KDF and iterations an unknown authid is shown: fixed per authid and
-/// shaped like a configured user's, so CHALLENGEs do not tell which authids exist.
-fn stand_in(auth: &RealmAuth, authid: &str) -> (Vec<u8>, Kdf, u32) {
+/// The dialect, salt, KDF and iterations an unknown authid is shown: fixed per
+/// authid and shaped like a configured user's, so CHALLENGEs do not tell which
+/// authids exist. Method `scram` gets the Autobahn dialect when the realm has
+/// users of it (Autobahn's client cannot read any other).
+fn stand_in(auth: &RealmAuth, method: &str, authid: &str) -> (Dialect, Vec<u8>, Kdf, u32) {
     static KEY: std::sync::OnceLock<[u8; 32]> = std::sync::OnceLock::new();
     let key = KEY.get_or_init(rand::random);
-    let template = auth
-        .scram
-        .iter()
-        .min_by(|a, b| a.0.cmp(b.0))
-        .map(|(_, u)| (u.kdf, u.iterations, u.salt.len()));
+    let has_autobahn = auth.scram.values().any(|u| u.dialect == Dialect::Autobahn);
+    let dialect = if method == "scram" && has_autobahn {
+        Dialect::Autobahn
+    } else {
+        Dialect::Spec
+    };
+    let first = |only: Option<Dialect>| {
+        auth.scram
+            .iter()
+            .filter(|(_, u)| only.is_none_or(|d| u.dialect == d))
+            .min_by(|a, b| a.0.cmp(b.0))
+            .map(|(_, u)| (u.kdf, u.iterations, u.salt.len()))
+    };
+    let template = first(Some(dialect)).or_else(|| first(None));
     let (kdf, iterations, salt_len) = template.unwrap_or((Kdf::Pbkdf2, 4096, 16));
     let mac = hmac(key, format!("scram\0{authid}").as_bytes());
-    (mac[..salt_len.clamp(8, 32)].to_vec(), kdf, iterations)
+    (
+        dialect,
+        mac[..salt_len.clamp(8, 32)].to_vec(),
+        kdf,
+        iterations,
+    )
 }
 
 /// Starts a login for a HELLO (`method` as the client named it). `None` when the
@@ -236,9 +340,14 @@ pub(crate) fn start(
     if !matches!(authextra.get("channel_binding"), None | Some(Value::Null)) {
         return None;
     }
-    let user = auth.scram.get(authid);
-    let (salt, kdf, iterations, stored_key, server_key, role) = match user {
+    // An Autobahn-dialect user cannot log in with `wamp-scram`: treated as unknown.
+    let user = auth
+        .scram
+        .get(authid)
+        .filter(|u| u.dialect == Dialect::Spec || method == "scram");
+    let (dialect, salt, kdf, iterations, stored_key, server_key, role) = match user {
         Some(u) => (
+            u.dialect,
             u.salt.clone(),
             u.kdf,
             u.iterations,
@@ -247,29 +356,35 @@ pub(crate) fn start(
             Some(u.role.clone()),
         ),
         None => {
-            let (salt, kdf, iterations) = stand_in(auth, authid);
-            (salt, kdf, iterations, rand::random(), rand::random(), None)
+            let (dialect, salt, kdf, iterations) = stand_in(auth, method, authid);
+            let random = || rand::random::<[u8; 32]>();
+            (dialect, salt, kdf, iterations, random(), random(), None)
         }
     };
     let server_nonce: [u8; 16] = rand::random();
     let nonce = format!("{client_nonce}{}", B64.encode(server_nonce));
     let salt_b64 = B64.encode(&salt);
-    let auth_message = auth_message(authid, client_nonce, &nonce, &salt_b64, iterations);
+    let auth_message =
+        auth_message_in(dialect, authid, client_nonce, &nonce, &salt_b64, iterations);
     let mut extra = Dict::new();
     extra.insert("nonce".into(), Value::from(nonce.as_str()));
     extra.insert("salt".into(), Value::from(salt_b64.as_str()));
-    extra.insert("kdf".into(), Value::from(kdf.name()));
+    extra.insert("kdf".into(), Value::from(dialect.kdf_name(kdf)));
     extra.insert("iterations".into(), Value::from(u64::from(iterations)));
-    extra.insert(
-        "memory".into(),
-        match kdf {
-            Kdf::Argon2id13 { memory } => Value::from(u64::from(memory)),
-            Kdf::Pbkdf2 => Value::Null,
-        },
-    );
+    // Autobahn's client rejects any key it does not know and reads a null as a value.
+    match (kdf, dialect) {
+        (Kdf::Argon2id13 { memory }, _) => {
+            extra.insert("memory".into(), Value::from(u64::from(memory)));
+        }
+        (Kdf::Pbkdf2, Dialect::Spec) => {
+            extra.insert("memory".into(), Value::Null);
+        }
+        (Kdf::Pbkdf2, Dialect::Autobahn) => {}
+    }
     Some((
         Pending {
             method,
+            dialect,
             role,
             stored_key,
             server_key,
@@ -281,8 +396,8 @@ pub(crate) fn start(
 }
 
 impl Pending {
-    /// The role and the `WELCOME.Details.authextra` (`verifier`: the server
-    /// signature), if the AUTHENTICATE (`signature` = Base64 ClientProof) is right.
+    /// The role and the `WELCOME.Details.authextra` (`verifier`, in the Autobahn
+    /// dialect `scram_server_signature`: the server signature), if the AUTHENTICATE (`signature` = Base64 ClientProof) is right.
     pub(crate) fn verify(&self, signature: &str, extra: &Dict) -> Option<(String, Dict)> {
         let nonce_ok = match extra.get("nonce") {
             None => true,
@@ -298,8 +413,12 @@ impl Pending {
         }
         let role = self.role.clone()?;
         let verifier = B64.encode(server_signature(&self.server_key, &self.auth_message));
+        let key = match self.dialect {
+            Dialect::Spec => "verifier",
+            Dialect::Autobahn => "scram_server_signature",
+        };
         let mut authextra = Dict::new();
-        authextra.insert("verifier".into(), Value::from(verifier.as_str()));
+        authextra.insert(key.into(), Value::from(verifier.as_str()));
         Some((role, authextra))
     }
 }
@@ -367,7 +486,7 @@ mod tests {
     #[test]
     fn exchange_and_stand_ins() {
         let mut auth = RealmAuth::default();
-        let user = new_user("user", "pencil", Kdf::Pbkdf2, 16).expect("user");
+        let user = new_user("user", "pencil", Dialect::Spec, Kdf::Pbkdf2, 16).expect("user");
         auth.scram.insert("joe".into(), user.clone());
         let hello = wamp_proto::dict! { "nonce" => "Y2xpZW50bm9uY2U=" };
         let (pending, extra) = start(&auth, "wamp-scram", "joe", Some(&hello)).expect("starts");
@@ -413,5 +532,125 @@ mod tests {
         assert!(start(&auth, "scram", "joe", Some(&bound)).is_none());
         assert_eq!(saslname("a=b,c"), "a=3Db=2Cc");
         assert!(!format!("{user:?}").contains(&B64.encode(user.stored_key)));
+    }
+
+    /// Autobahn|Python's own `AuthScram` computed this exchange; see
+    /// `testdata/scram_autobahn.txt`.
+    #[test]
+    fn autobahn_vector() {
+        let data = include_str!("testdata/scram_autobahn.txt");
+        let field = |name: &str| {
+            data.lines()
+                .find_map(|l| l.strip_prefix(&format!("{name} = ")))
+                .unwrap_or_else(|| panic!("{name} in the vector file"))
+        };
+        let salt = B64.decode(field("salt")).expect("b64");
+        let iterations: u32 = field("iterations").parse().expect("number");
+        let kdf = Kdf::Argon2id13 {
+            memory: field("memory").parse().expect("number"),
+        };
+        let salted =
+            salted_password_in(Dialect::Autobahn, field("password"), kdf, &salt, iterations)
+                .expect("kdf");
+        assert_eq!(salted, field("salted_password").as_bytes());
+        let message = auth_message_in(
+            Dialect::Autobahn,
+            field("authid"),
+            field("client_nonce"),
+            field("nonce"),
+            field("salt"),
+            iterations,
+        );
+        assert_eq!(message, field("auth_message"));
+        let (_, stored_key, server_key) = keys(&salted);
+        assert_eq!(B64.encode(stored_key), field("stored_key"));
+        assert_eq!(B64.encode(server_key), field("server_key"));
+        let proof = B64.decode(field("client_proof")).expect("b64");
+        assert!(verify_proof(&stored_key, &message, &proof));
+        assert_eq!(
+            B64.encode(server_signature(&server_key, &message)),
+            field("server_signature")
+        );
+        // The spec's keys for the same password do not fit this dialect.
+        let spec = salted_password_in(Dialect::Spec, field("password"), kdf, &salt, iterations)
+            .expect("kdf");
+        assert!(!verify_proof(&keys(&spec).1, &message, &proof));
+        assert!(salted_password_in(Dialect::Autobahn, "pencil", Kdf::Pbkdf2, &salt, 1).is_err());
+    }
+
+    #[test]
+    fn autobahn_dialect_exchange() {
+        let mut auth = RealmAuth::default();
+        let kdf = Kdf::Argon2id13 { memory: 64 };
+        let user = new_user("user", "pencil", Dialect::Autobahn, kdf, 1).expect("user");
+        auth.scram.insert("joe".into(), user.clone());
+        auth.scram.insert(
+            "anne".into(),
+            new_user("user", "pencil", Dialect::Spec, Kdf::Pbkdf2, 16).expect("user"),
+        );
+        let hello = wamp_proto::dict! { "nonce" => "Y2xpZW50bm9uY2U=" };
+        let (pending, extra) = start(&auth, "scram", "joe", Some(&hello)).expect("starts");
+        let mut keys_sent: Vec<&str> = extra.keys().map(String::as_str).collect();
+        keys_sent.sort_unstable();
+        assert_eq!(keys_sent, ["iterations", "kdf", "memory", "nonce", "salt"]);
+        assert_eq!(
+            extra.get("kdf").and_then(Value::as_str),
+            Some("argon2id-13")
+        );
+        assert_eq!(extra.get("memory").and_then(Value::as_u64), Some(64));
+        let nonce = extra.get("nonce").and_then(Value::as_str).expect("nonce");
+        let salt_b64 = extra.get("salt").and_then(Value::as_str).expect("salt");
+        let salt = B64.decode(salt_b64).expect("b64");
+        let salted = salted_password_in(Dialect::Autobahn, "pencil", kdf, &salt, 1).expect("kdf");
+        let message = auth_message_in(
+            Dialect::Autobahn,
+            "joe",
+            "Y2xpZW50bm9uY2U=",
+            nonce,
+            salt_b64,
+            1,
+        );
+        assert!(message.ends_with(&format!(",c=,r={nonce}")));
+        let proof = B64.encode(client_proof(&salted, &message));
+        let (role, authextra) = pending.verify(&proof, &Dict::new()).expect("verifies");
+        assert_eq!(role, "user");
+        assert_eq!(
+            authextra
+                .get("scram_server_signature")
+                .and_then(Value::as_str),
+            Some(
+                B64.encode(server_signature(&user.server_key, &message))
+                    .as_str()
+            )
+        );
+        assert!(!authextra.contains_key("verifier"));
+        // The same proof against the spec's AuthMessage is wrong.
+        let spec_message = auth_message("joe", "Y2xpZW50bm9uY2U=", nonce, salt_b64, 1);
+        let wrong = B64.encode(client_proof(&salted, &spec_message));
+        assert!(pending.verify(&wrong, &Dict::new()).is_none());
+        // `wamp-scram` for an Autobahn-dialect user is a stand-in that never verifies.
+        let (pending, extra) = start(&auth, "wamp-scram", "joe", Some(&hello)).expect("starts");
+        assert_eq!(extra.get("kdf").and_then(Value::as_str), Some("pbkdf2"));
+        let nonce = extra.get("nonce").and_then(Value::as_str).expect("nonce");
+        let message = auth_message_in(
+            Dialect::Autobahn,
+            "joe",
+            "Y2xpZW50bm9uY2U=",
+            nonce,
+            extra.get("salt").and_then(Value::as_str).expect("salt"),
+            1,
+        );
+        let proof = B64.encode(client_proof(&salted, &message));
+        assert!(pending.verify(&proof, &Dict::new()).is_none());
+        // Unknown authids: `scram` looks like the Autobahn users, `wamp-scram` like the spec's.
+        let (_, a) = start(&auth, "scram", "nobody", Some(&hello)).expect("starts");
+        assert_eq!(a.get("kdf").and_then(Value::as_str), Some("argon2id-13"));
+        assert_eq!(a.len(), 5);
+        let (_, b) = start(&auth, "wamp-scram", "nobody", Some(&hello)).expect("starts");
+        assert_eq!(b.get("kdf").and_then(Value::as_str), Some("pbkdf2"));
+        // Spec users keep the spec's exchange under either name.
+        let (_, c) = start(&auth, "scram", "anne", Some(&hello)).expect("starts");
+        assert_eq!(c.get("kdf").and_then(Value::as_str), Some("pbkdf2"));
+        assert_eq!(c.get("memory"), Some(&Value::Null));
     }
 }
